@@ -1,0 +1,61 @@
+"""Flask-Admin views, public pages and templates (ARCHITECTURE: admin_views/).
+
+``init_app`` wires the extensions in one place: Babel (Flask-Admin's zh_Hans_CN), CSRF on
+every POST, Flask-Login, the admin with its menus, the public blueprints and error pages.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, redirect, render_template, url_for
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+csrf = CSRFProtect()
+
+
+def _locale() -> str:
+    return "zh_Hans_CN"
+
+
+def _batch_state(value) -> str:
+    from models import BatchStatus
+
+    try:
+        return BatchStatus(value).label
+    except ValueError:
+        return value
+
+
+def init_app(app: Flask) -> None:
+    Babel(app, locale_selector=_locale)
+    csrf.init_app(app)
+
+    from admin_views import auth, menu
+
+    auth.init_app(app)
+    menu.init_app(app)
+    app.jinja_env.filters["batch_state"] = _batch_state
+
+    @app.route("/")
+    def root():
+        return redirect(url_for("admin.index"))
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render_template("error.html", code=400, message="页面已过期或缺少安全令牌(CSRF)，请刷新页面后重试"), 400
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return render_template("error.html", code=403, message="无权访问该页面"), 403
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return render_template("error.html", code=404, message="页面或记录不存在"), 404
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        return render_template("error.html", code=413, message="上传的文件过大"), 413
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return render_template("error.html", code=500, message="系统繁忙，请稍后重试"), 500

@@ -1,0 +1,257 @@
+"""Base views: every model view is a ``SecureModelView``; stateful ones a ``WorkflowModelView``.
+
+``SecureModelView`` is the single hook for access (login, organization kind, permission) and
+row visibility: list, count, detail, edit, delete, export and actions all load through
+``workflows.visibility``. ``WorkflowModelView`` turns a workflow's transition table into the
+list's bulk actions and the detail page's buttons; reasons are collected by a form and an
+empty one is refused by the engine, not only by the browser.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import get_redirect_target
+from flask_login import current_user
+from sqlalchemy import false, or_
+from sqlalchemy import inspect as sa_inspect
+
+from models import db
+from workflows import StaleObjectError, WorkflowError
+from workflows.audit import Kind, log
+from workflows.engine import Workflow
+from workflows.search import TermKind, classify
+from workflows.visibility import clause, get_visible, load_visible
+
+
+def client_ip() -> str | None:
+    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+
+
+def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:
+    """Menu and URL access: signed in, password current, right kind of organization, permission."""
+    if not getattr(user, "is_authenticated", False) or user.must_change_password:
+        return False
+    if user.organization is None:
+        return individual
+    if kinds is not None and user.organization.kind not in kinds:
+        return False
+    return permission is None or user.has(permission)
+
+
+class AccessMixin:
+    """Who may open a view: ``kinds`` of organization, a ``permission``, individuals or not."""
+
+    kinds = None
+    permission = None
+    individual = False
+
+    def is_accessible(self) -> bool:
+        return user_may_enter(current_user, self.kinds, self.permission, self.individual)
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path))
+        abort(403)
+
+
+class SecureModelView(AccessMixin, ModelView):
+    """A read-only, row-restricted model view unless a subclass opens more."""
+
+    can_create = False
+    can_edit = False
+    can_delete = False
+    can_export = False
+    can_view_details = True
+    can_set_page_size = False
+    page_size = 20
+    list_template = "admin/secure_list.html"
+
+    # search: TermKind -> callable(term) returning a predicate on the model (exact, indexed)
+    search_rules: dict = {}
+    search_hint = "搜索"
+
+    def __init__(self, model, session=None, **kwargs):
+        super().__init__(model, session or db.session, **kwargs)
+
+    # -- the one visibility hook (Django's get_queryset) ----------------------------------
+    def scope_query(self, query):
+        """Further per-view narrowing (tabs, kind of rows); visibility is applied around it."""
+        return query
+
+    def visible_query(self):
+        """Every row this user may see, before tabs and per-view narrowing (details, actions)."""
+        return super().get_query().where(clause(current_user, self.model))
+
+    def _narrow(self, query):
+        query = self.scope_query(query)
+        predicate = self.tab_predicate()
+        return query.where(predicate) if predicate is not None else query
+
+    def get_query(self):
+        return self._narrow(self.visible_query())
+
+    def get_count_query(self):
+        return self._narrow(super().get_count_query().where(clause(current_user, self.model)))
+
+    def get_one(self, id):
+        """Details, edit, delete: a row outside visibility is a 404, like one that never existed."""
+        try:
+            ident = int(id)
+        except (TypeError, ValueError):
+            abort(404)
+        obj = self.visible_query().filter(self.model.id == ident).first()
+        if obj is None:
+            abort(404)
+        return obj
+
+    def load_rows(self, ids) -> dict:
+        """Rows of a bulk action's ``rowid`` values, through visibility (forged ids drop out)."""
+        return load_visible(db.session, current_user, self.model, ids)
+
+    # -- search: exact predicates chosen by what the term looks like -----------------------
+    def init_search(self):
+        if self.search_rules:
+            self._search_fields = []
+            return True
+        return super().init_search()
+
+    def _apply_search(self, query, count_query, joins, count_joins, search):
+        if not self.search_rules:
+            return super()._apply_search(query, count_query, joins, count_joins, search)
+        kind, term = classify(search)
+        rule = self.search_rules.get(kind) or self.search_rules.get(TermKind.text)
+        predicate = rule(term) if (rule is not None and kind != TermKind.empty) else false()
+        if isinstance(predicate, (list, tuple)):
+            predicate = or_(*predicate)
+        query = query.filter(predicate)
+        if count_query is not None:
+            count_query = count_query.filter(predicate)
+        return query, count_query, joins, count_joins
+
+    def search_placeholder(self):
+        return self.search_hint
+
+    # -- tabs ----------------------------------------------------------------------------
+    tabs: list = []  # [(key, label, predicate-callable or None)]
+
+    def current_tab(self):
+        keys = [t[0] for t in self.get_tabs()]
+        wanted = request.args.get("tab")
+        if wanted in keys:
+            return wanted
+        return keys[0] if keys else None
+
+    def get_tabs(self):
+        return self.tabs
+
+    def tab_predicate(self):
+        tab = self.current_tab()
+        for key, _label, predicate in self.get_tabs():
+            if key == tab and predicate is not None:
+                return predicate()
+        return None
+
+
+class WorkflowModelView(SecureModelView):
+    """List actions and detail buttons generated from ``workflow``'s transition table."""
+
+    workflow: Workflow = None
+    details_template = "admin/workflow_details.html"
+
+    def init_actions(self):
+        super().init_actions()
+        for transition in self.workflow.transitions.values():
+            if not transition.bulk:
+                continue
+            name = f"wf_{transition.name}"
+            self._actions.append((name, transition.label))
+            self._actions_data[name] = (partial(self._bulk_transition, transition.name), transition.label,
+                                        transition.confirm)
+
+    def is_action_allowed(self, name):
+        if name.startswith("wf_"):
+            transition = self.workflow.transitions.get(name[3:])
+            return transition is not None and transition in self.workflow.offered(current_user)
+        return super().is_action_allowed(name)
+
+    def available_transitions(self, obj):
+        """Buttons for the detail page: what this user may fire on this row now."""
+        return self.workflow.available(current_user, obj)
+
+    # -- firing ----------------------------------------------------------------------------
+    def _bulk_transition(self, name, ids):
+        transition = self.workflow.transitions[name]
+        if transition.needs_reason:
+            return redirect(self.get_url(".reason_view", transition=name, id=ids, url=get_redirect_target()))
+        self._fire_and_report(name, ids, None)
+        return None
+
+    def _fire_and_report(self, name, ids, reason):
+        transition = self.workflow.transitions[name]
+        rows = self.load_rows(ids)
+        try:
+            result = self.workflow.fire_many(db.session, current_user, rows, ids, name, reason)
+            db.session.commit()
+        except WorkflowError as exc:  # a rule raised outside a row (should not happen) or stale commit
+            db.session.rollback()
+            flash(exc.message, "error")
+            return
+        category = "success" if not result.failed else ("warning" if result.succeeded else "error")
+        flash(f"{transition.label}：{result.summary()}", category)
+
+    @expose("/reason/", methods=("GET", "POST"))
+    def reason_view(self):
+        """The small form a transition with a mandatory reason opens (审核不通过 …)."""
+        name = request.values.get("transition", "")
+        transition = self.workflow.transitions.get(name)
+        if transition is None or not transition.needs_reason or transition not in self.workflow.offered(current_user):
+            abort(404)
+        ids = request.values.getlist("id")
+        return_url = get_redirect_target() or self.get_url(".index_view")
+        rows = self.load_rows(ids)
+        if not rows:
+            abort(404)
+        if request.method == "POST":
+            reason = (request.form.get("reason") or "").strip()
+            if not reason:
+                flash(f"请填写{transition.reason_label}", "error")
+            else:
+                self._fire_and_report(name, ids, reason)
+                return redirect(return_url)
+        return self.render("admin/reason.html", transition=transition, rows=list(rows.values()), ids=ids,
+                           return_url=return_url, title=self.workflow.title)
+
+    @expose("/transition/", methods=("POST",))
+    def transition_view(self):
+        """One transition from the detail page; the page's version detects a concurrent change."""
+        name = request.form.get("transition", "")
+        obj = self.get_one(request.form.get("id"))
+        return_url = get_redirect_target() or self.get_url(".details_view", id=obj.id)
+        transition = self.workflow.transitions.get(name)
+        if transition is None:
+            abort(404)
+        try:
+            seen = request.form.get("version")
+            if seen and hasattr(obj, "version") and str(obj.version) != seen:
+                raise StaleObjectError()
+            self.workflow.fire(db.session, current_user, obj, name, request.form.get("reason"))
+            db.session.commit()
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            if transition.needs_reason and not (request.form.get("reason") or "").strip():
+                return redirect(self.get_url(".details_view", id=request.form.get("id"), url=return_url))
+            return redirect(return_url)
+        flash(f"{transition.label}：操作成功", "success")
+        if sa_inspect(obj).was_deleted:
+            return redirect(self.get_url(".index_view"))
+        return redirect(return_url)
+
+
+def log_download(obj, what: str) -> None:
+    """Every export and file download is in the operation log (SPEC §8, §11)."""
+    log(db.session, current_user, Kind.DOWNLOAD, what, obj=obj, ip=client_ip())

@@ -1,0 +1,312 @@
+"""批次管理 (003 §六.1, §七.1, §八.1): 创建批次, 我的批次, 审核批次.
+
+Views declare columns, tabs and pages; every decision is in workflows.batch and
+workflows.candidates, every row is loaded through workflows.visibility.
+"""
+
+from __future__ import annotations
+
+from flask import Response, abort, current_app, flash, redirect, request, url_for
+from flask_admin import BaseView, expose
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from admin_views.base import AccessMixin, WorkflowModelView, client_ip
+from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, TransitionLog, db
+from models.org import OrgKind
+from models.user import Permission
+from workflows import WorkflowError
+from workflows.audit import Kind, log
+from workflows.batch import BATCH, EDITABLE_STATES, mark_candidate
+from workflows.candidates import (
+    add_attachments,
+    import_batch,
+    remove_attachment,
+    remove_candidate,
+    rename_batch,
+    save_candidate,
+)
+from workflows.excel import build_candidate_template
+from workflows.scope import scope_name_pairs
+from workflows.search import TermKind, prefix_pattern
+from workflows.visibility import NotFoundError, get_visible
+
+ISSUERS = (OrgKind.institution, OrgKind.direct_institution)
+REVIEWERS = (OrgKind.authority, OrgKind.province)
+S = BatchStatus
+CANDIDATES_PER_PAGE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _status(view, context, model, name):
+    return model.status.label
+
+
+def _reason(view, context, model, name):
+    if model.reject_reason and model.status == S.rejected:
+        return Markup('<span class="reason-red">{}</span>').format(model.reject_reason)
+    return "-"
+
+
+def _visible_or_404(model, ident):
+    try:
+        return get_visible(db.session, current_user, model, ident)
+    except NotFoundError:
+        abort(404)
+
+
+class BatchView(WorkflowModelView):
+    """我的批次 for institutions, 审核批次 for authorities and the province: one table, two menus."""
+
+    workflow = BATCH
+    permission = None
+    details_template = "batch/details.html"
+    column_list = ("code", "name", "institution", "candidate_count", "status", "reject_reason", "submitted_at",
+                   "reviewed_at")
+    column_labels = {
+        "code": "批次代码", "name": "批次名称", "institution": "单位", "candidate_count": "总人数",
+        "status": "审核状态", "reject_reason": "审核不通过原因", "submitted_at": "报名时间",
+        "reviewed_at": "审核时间", "created_at": "创建时间", "authority": "主管部门",
+    }
+    column_details_list = ("code", "name", "institution", "authority", "candidate_count", "status", "reject_reason",
+                           "created_at", "submitted_at", "reviewed_at")
+    column_formatters = {"status": _status, "reject_reason": _reason}
+    column_formatters_detail = {"status": _status, "reject_reason": _reason}
+    column_sortable_list = ("code", "name", "candidate_count", "submitted_at", "reviewed_at")
+    column_default_sort = ("id", True)
+    search_hint = "批次名称或批次代码"
+    search_rules = {
+        TermKind.code: lambda term: Batch.code == term,
+        TermKind.text: lambda term: Batch.name.like(prefix_pattern(term), escape="\\"),
+    }
+
+    def __init__(self, *, kinds, tabs, permission, **kwargs):
+        self.kinds = kinds
+        self.tabs = tabs
+        self.permission = permission
+        super().__init__(Batch, **kwargs)
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Batch.institution))
+
+    # -- the batch detail page: candidates, attachments, 审核日志 --------------------------
+    def batch_page(self, batch: Batch) -> dict:
+        page = max(request.args.get("cpage", 1, type=int) or 1, 1)
+        candidates = db.session.scalars(
+            select(Candidate).options(joinedload(Candidate.occupation), joinedload(Candidate.level))
+            .where(Candidate.batch_id == batch.id).order_by(Candidate.row_no, Candidate.id)
+            .limit(CANDIDATES_PER_PAGE).offset((page - 1) * CANDIDATES_PER_PAGE)
+        ).all()
+        attachments = db.session.scalars(
+            select(Attachment).where(Attachment.owner_type == "batch", Attachment.owner_id == batch.id)
+            .order_by(Attachment.id)
+        ).all()
+        logs = db.session.scalars(
+            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
+            .where(TransitionLog.object_type == "batch", TransitionLog.object_id == batch.id)
+            .order_by(TransitionLog.id)
+        ).all()
+        transitions = {t.name for t in BATCH.available(current_user, batch)}
+        return {
+            "candidates": candidates,
+            "page": page,
+            "pages": max((batch.candidate_count + CANDIDATES_PER_PAGE - 1) // CANDIDATES_PER_PAGE, 1),
+            "attachments": attachments,
+            "logs": logs,
+            "editable": batch.status in EDITABLE_STATES and batch.institution_id == current_user.organization_id
+            and current_user.has(Permission.batch_manage),
+            "reviewing": bool(transitions & {"authority_approve", "province_approve"}),
+        }
+
+    def _back(self, batch_id, **extra):
+        return redirect(self.get_url(".details_view", id=batch_id, **extra))
+
+    def _run(self, batch_id, fn, success):
+        try:
+            fn()
+            db.session.commit()
+            flash(success, "success")
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return self._back(batch_id)
+
+    @expose("/rename/", methods=("POST",))
+    def rename_view(self):
+        batch = _visible_or_404(Batch, request.form.get("id"))
+        return self._run(batch.id, lambda: rename_batch(db.session, current_user, batch, request.form.get("name")),
+                         "批次名称已修改")
+
+    @expose("/attach/", methods=("POST",))
+    def attach_view(self):
+        batch = _visible_or_404(Batch, request.form.get("id"))
+        files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+        cfg = current_app.config
+        response = self._run(batch.id, lambda: add_attachments(
+            db.session, current_user, batch, files, max_documents=cfg["BATCH_MAX_DOCUMENTS"],
+            max_images=cfg["BATCH_MAX_IMAGES"], max_bytes=cfg["ATTACHMENT_MAX_BYTES"]), "资料已上传")
+        next_url = request.form.get("next")
+        if next_url == "wizard":
+            return redirect(url_for("batch_create.attachments_view", id=batch.id))
+        return response
+
+    @expose("/attachment/delete/", methods=("POST",))
+    def attachment_delete_view(self):
+        attachment = _visible_or_404(Attachment, request.form.get("attachment_id"))
+        batch = _visible_or_404(Batch, attachment.owner_id)
+        response = self._run(batch.id, lambda: remove_attachment(db.session, current_user, batch, attachment),
+                             "资料已删除")
+        if request.form.get("next") == "wizard":
+            return redirect(url_for("batch_create.attachments_view", id=batch.id))
+        return response
+
+    @expose("/file/<int:attachment_id>")
+    def file_view(self, attachment_id):
+        """Download a document or preview an image; only through the owner's visibility."""
+        attachment = _visible_or_404(Attachment, attachment_id)
+        log(db.session, current_user, Kind.DOWNLOAD, f"下载批次资料 {attachment.filename}", obj=attachment,
+            ip=client_ip())
+        db.session.commit()
+        inline = attachment.kind.value == "image" and request.args.get("inline") == "1"
+        response = Response(attachment.data, mimetype=attachment.content_type)
+        disposition = "inline" if inline else "attachment"
+        from urllib.parse import quote
+
+        response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    @expose("/candidate/mark/", methods=("POST",))
+    def candidate_mark_view(self):
+        candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
+        failed = request.form.get("failed") == "1"
+        return self._run(candidate.batch_id, lambda: mark_candidate(
+            db.session, current_user, candidate, failed, request.form.get("note")),
+            "已标记考生审核不通过" if failed else "已取消标记")
+
+    @expose("/candidate/delete/", methods=("POST",))
+    def candidate_delete_view(self):
+        candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
+        return self._run(candidate.batch_id, lambda: remove_candidate(db.session, current_user, candidate),
+                         "考生已删除")
+
+    @expose("/candidate/edit/", methods=("GET", "POST"))
+    def candidate_edit_view(self):
+        """在线编辑考生信息 (003 §六.1): add (no candidate_id) or edit one candidate."""
+        batch = _visible_or_404(Batch, request.values.get("id"))
+        candidate = None
+        if request.values.get("candidate_id"):
+            candidate = _visible_or_404(Candidate, request.values.get("candidate_id"))
+            if candidate.batch_id != batch.id:
+                abort(404)
+        values = request.form if request.method == "POST" else {
+            "name": candidate.name if candidate else "", "id_number": candidate.id_number if candidate else "",
+            "phone": (candidate.phone or "") if candidate else "",
+            "employer_name": (candidate.employer_name or "") if candidate else "",
+            "occupation_id": str(candidate.occupation_id) if candidate else "",
+            "level_id": str(candidate.level_id or "") if candidate else "",
+        }
+        if request.method == "POST":
+            try:
+                save_candidate(db.session, current_user, batch, candidate, request.form)
+                db.session.commit()
+                flash("考生信息已保存", "success")
+                return self._back(batch.id)
+            except WorkflowError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+        elif batch.status not in EDITABLE_STATES or batch.institution_id != current_user.organization_id:
+            abort(404)
+        occupations = db.session.scalars(select(Occupation).order_by(Occupation.code)).all()
+        levels = db.session.scalars(select(Level).order_by(Level.code.desc())).all()
+        return self.render("batch/candidate_form.html", batch=batch, candidate=candidate, values=values,
+                           occupations=occupations, levels=levels)
+
+
+class BatchCreateView(AccessMixin, BaseView):
+    """创建批次: name → 示例文档下载 → upload (row errors below the form) → 上传资料 → 确认上传."""
+
+    kinds = ISSUERS
+    permission = Permission.batch_manage
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self):
+        errors, name = [], request.form.get("name", "")
+        if request.method == "POST":
+            upload = request.files.get("file")
+            data = upload.read() if upload else b""
+            cfg = current_app.config
+            try:
+                if not data:
+                    raise WorkflowError("请选择填写好的合格人员文件")
+                batch, result = import_batch(db.session, current_user, name, data,
+                                             max_rows=cfg["IMPORT_MAX_ROWS"], max_bytes=cfg["UPLOAD_MAX_BYTES"])
+            except WorkflowError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+            else:
+                if batch is None:
+                    db.session.rollback()
+                    errors = result.errors
+                    flash(f"文件中有 {len(errors)} 处错误，请修改后重新上传；批次未保存", "error")
+                else:
+                    db.session.commit()
+                    flash(f"已导入 {batch.candidate_count} 名合格人员，请上传批次相关资料", "success")
+                    return redirect(url_for(".attachments_view", id=batch.id))
+        return self.render("batch/create.html", errors=errors, name=name)
+
+    @expose("/template.xlsx")
+    def template_view(self):
+        """示例文档下载: dropdowns limited to the institution's scope, ID column as text."""
+        data = build_candidate_template(scope_name_pairs(db.session, current_user.organization))
+        log(db.session, current_user, Kind.DOWNLOAD, "下载合格人员示例文档", ip=client_ip())
+        db.session.commit()
+        from urllib.parse import quote
+
+        response = Response(data, mimetype=XLSX)
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote('合格人员示例文档.xlsx')}"
+        return response
+
+    @expose("/attachments/<int:id>")
+    def attachments_view(self, id):
+        batch = _visible_or_404(Batch, id)
+        if batch.status not in EDITABLE_STATES:
+            abort(404)
+        attachments = db.session.scalars(
+            select(Attachment).where(Attachment.owner_type == "batch", Attachment.owner_id == batch.id)
+        ).all()
+        return self.render("batch/attachments_step.html", batch=batch, attachments=attachments)
+
+    @expose("/confirm/<int:id>", methods=("POST",))
+    def confirm_view(self, id):
+        batch = _visible_or_404(Batch, id)
+        flash(f"批次「{batch.name}」已进入我的批次-待提交", "success")
+        return redirect(url_for("batch.index_view", tab="draft"))
+
+
+def register(admin) -> None:
+    category = "批次管理"
+    admin.add_view(BatchCreateView(name="创建批次", category=category, endpoint="batch_create",
+                                   url="/admin/batch-create"))
+    admin.add_view(BatchView(
+        kinds=ISSUERS, permission=Permission.batch_manage, name="我的批次", category=category, endpoint="batch",
+        tabs=[
+            ("draft", "待提交", lambda: Batch.status == S.draft),
+            ("reviewing", "审核中", lambda: Batch.status.in_((S.authority_review, S.province_review))),
+            ("approved", "审核通过", lambda: Batch.status == S.approved),
+            ("rejected", "审核不通过", lambda: Batch.status == S.rejected),
+        ],
+    ))
+    admin.add_view(BatchView(
+        kinds=REVIEWERS, permission=Permission.batch_review, name="审核批次", category=category,
+        endpoint="batch_review",
+        tabs=[
+            ("pending", "待审核", lambda: Batch.status == (
+                S.authority_review if current_user.kind == OrgKind.authority else S.province_review)),
+            ("reviewed", "已审核", lambda: Batch.status.in_(
+                (S.province_review, S.approved, S.rejected) if current_user.kind == OrgKind.authority
+                else (S.approved, S.rejected))),
+        ],
+    ))

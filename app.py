@@ -1,0 +1,99 @@
+"""Application factory (flaskr's shape): defaults → environment → test mapping.
+
+There is no module-level app: ``flask --app app`` finds ``create_app`` itself, and gunicorn
+runs ``'app:create_app()'``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import click
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import settings
+from models import db
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, template_folder="admin_views/templates",
+                static_folder="admin_views/static")
+    app.config.from_object(settings.Defaults)
+    app.config.update(settings.from_environment())
+    if config:
+        app.config.update(config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = app.config.get("DATABASE_URL") or (
+            "sqlite:///" + os.path.join(app.instance_path, "certoffice.db")
+        )
+    if app.config["SECRET_KEY"] == settings.Defaults.SECRET_KEY and not app.debug and not app.testing:
+        app.config["SECRET_KEY"] = _instance_secret(app)
+
+    db.init_app(app)
+
+    from flask_migrate import Migrate
+
+    Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+
+    import admin_views
+    import seed
+
+    admin_views.init_app(app)
+    seed.init_app(app)
+    app.cli.add_command(segments_cli)
+    return app
+
+
+def _instance_secret(app: Flask) -> str:
+    """A per-installation secret kept in instance/ so `make run` is safe without configuration."""
+    path = os.path.join(app.instance_path, "secret_key")
+    if not os.path.exists(path):
+        with open(path, "w") as fh:
+            fh.write(os.urandom(32).hex())
+        os.chmod(path, 0o600)
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_connect(dbapi_connection, connection_record):
+    """SQLite: WAL, foreign keys, a busy timeout, and transactions begun by us (see below)."""
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    dbapi_connection.isolation_level = None  # pysqlite must not emit its own BEGIN
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _sqlite_begin(conn):
+    """BEGIN IMMEDIATE takes SQLite's write lock up front, so two processes never both read a
+    number segment and then race to write it (SPEC §4); it also makes SAVEPOINTs reliable."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@click.group("segments", help="证书号段 (SPEC §4).")
+def segments_cli():
+    pass
+
+
+@segments_cli.command("rollover")
+@click.option("--year", type=int, default=None, help="Year to prepare (default: next year).")
+def segments_rollover(year):
+    """Create next year's segments ahead of time for every key used this year."""
+    from models.base import local_today
+    from workflows.numbering import rollover
+
+    year = year or local_today().year + 1
+    created = rollover(db.session, year)
+    db.session.commit()
+    click.echo(f"{year} 年新建号段 {created} 个")

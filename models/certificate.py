@@ -1,0 +1,113 @@
+"""Certificates and number segments (SPEC §3, §4)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models import db
+from models.base import StrEnum, enum_column_type, utcnow
+
+
+class CertificateStatus(StrEnum):
+    valid = "valid"
+    cancelled = "cancelled"
+    voided = "voided"
+
+    @property
+    def label(self) -> str:
+        return {"valid": "有效", "cancelled": "已注销", "voided": "已作废"}[self.value]
+
+
+class PrintStatus(StrEnum):
+    unprinted = "unprinted"
+    printed = "printed"
+
+    @property
+    def label(self) -> str:
+        return {"unprinted": "未打印", "printed": "已打印"}[self.value]
+
+
+class Certificate(db.Model):
+    __tablename__ = "certificate"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(15), unique=True)  # never reused (SPEC §4)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    occupation_id: Mapped[int] = mapped_column(ForeignKey("occupation.id"), index=True)
+    level_id: Mapped[int | None] = mapped_column(ForeignKey("level.id"), index=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    # Denormalised from the issuer: SPEC §1 visibility for authorities is one indexed equality.
+    authority_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
+    issue_date: Mapped[date] = mapped_column(index=True)
+    valid_until: Mapped[date | None] = mapped_column()
+    status: Mapped[CertificateStatus] = mapped_column(
+        enum_column_type(CertificateStatus), default=CertificateStatus.valid, index=True
+    )
+    print_status: Mapped[PrintStatus] = mapped_column(enum_column_type(PrintStatus), default=PrintStatus.unprinted)
+    printed_at: Mapped[datetime | None] = mapped_column()
+    printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    endorsement_count: Mapped[int] = mapped_column(Integer, default=0)
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    person = relationship("Person", backref="certificates")
+    occupation = relationship("Occupation")
+    level = relationship("Level")
+    issuer = relationship("Organization", foreign_keys=[issuer_id])
+    authority = relationship("Organization", foreign_keys=[authority_id])
+    batch = relationship("Batch")
+    replaces: Mapped[Certificate | None] = relationship(
+        remote_side=[id], foreign_keys=[replaces_id], back_populates="replaced_by"
+    )
+    replaced_by: Mapped[list[Certificate]] = relationship(back_populates="replaces", foreign_keys=[replaces_id])
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class NumberSegment(db.Model):
+    """证书号段 (SPEC §4): serials 0001–9999 for (year, region, occupation, level, index).
+
+    ``position`` is the last serial handed out (0 = none yet).
+    """
+
+    __tablename__ = "number_segment"
+    __table_args__ = (
+        UniqueConstraint("year", "region_code", "occupation_code", "level_code", "seg_index", name="uq_number_segment_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    region_code: Mapped[str] = mapped_column(String(4))
+    occupation_code: Mapped[str] = mapped_column(String(3))
+    level_code: Mapped[str] = mapped_column(String(1))
+    seg_index: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column()
+
+    SERIAL_MAX = 9999
+    INDEX_MAX = 9
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.year % 100:02d}{self.region_code}{self.occupation_code}{self.level_code}{self.seg_index}"
+
+    @property
+    def range_label(self) -> str:
+        return "0001-9999"
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}年 {self.region_code} 工种{self.occupation_code} 等级{self.level_code} 号段{self.seg_index}"
+
+
+Index("ix_certificate_issuer_status", Certificate.issuer_id, Certificate.status)
+Index("ix_certificate_authority_status", Certificate.authority_id, Certificate.status)

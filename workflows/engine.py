@@ -1,0 +1,278 @@
+"""Declarative transition tables (SPEC §5), in the manner of django-fsm.
+
+A ``Workflow`` is a table of ``Transition`` rows over one state attribute. ``fire`` is the
+only code that changes a state: it checks the actor, the source state, the guards and the
+reason, claims the row with its version (optimistic locking), runs the effects, writes the
+``TransitionLog`` and the messages, all inside one savepoint, so a refused or stale
+transition leaves nothing behind. ``fire_many`` does that per row and reports per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from models import Message, TransitionLog, User
+from models.base import utcnow
+from models.user import Permission
+from workflows import NotFoundError, StaleObjectError, WorkflowError
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A rule that must hold.
+
+    ``check(ctx)`` returns True (or None) when it holds, False to refuse with ``message``, or a
+    string to refuse with that more specific message (e.g. naming the offending rows).
+    """
+
+    check: Callable[[Context], bool | str | None]
+    message: str = "不满足操作条件"
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    label: str
+    sources: tuple
+    target: Any  # a state, or a callable(obj) -> state when the target depends on the object
+    who: Callable[[User, Any], bool]  # organization kind + relation to the object
+    permission: Permission | None = None
+    guards: tuple[Guard, ...] = ()
+    needs_reason: bool = False
+    reason_label: str = "原因"
+    effects: tuple[Callable[[Context], None], ...] = ()
+    notify: Callable[[Context], Iterable[int]] | None = None  # organization ids to message
+    bulk: bool = True  # offered as a list action over selected rows
+    danger: bool = False
+    confirm: str | None = None
+
+    def target_for(self, obj) -> Any:
+        return self.target(obj) if callable(self.target) else self.target
+
+
+@dataclass
+class Context:
+    """What a guard or an effect sees."""
+
+    session: Session
+    user: User
+    obj: Any
+    transition: Transition
+    from_state: Any
+    reason: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass
+class RowResult:
+    id: Any
+    label: str
+    ok: bool
+    message: str = ""
+
+
+@dataclass
+class BulkResult:
+    rows: list[RowResult] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> list[RowResult]:
+        return [r for r in self.rows if r.ok]
+
+    @property
+    def failed(self) -> list[RowResult]:
+        return [r for r in self.rows if not r.ok]
+
+    def summary(self) -> str:
+        """成功 N 条，失败 M 条 — the wording the manuals' bulk operations use."""
+        text = f"成功 {len(self.succeeded)} 条，失败 {len(self.failed)} 条"
+        if self.failed:
+            text += "：" + "；".join(f"{r.label}：{r.message}" for r in self.failed)
+        return text
+
+
+class Workflow:
+    def __init__(
+        self,
+        model,
+        state_attr: str,
+        transitions: Sequence[Transition],
+        *,
+        object_type: str,
+        title: Callable[[Any], str] = str,
+    ):
+        self.model = model
+        self.state_attr = state_attr
+        self.object_type = object_type
+        self.title = title
+        self.transitions = {t.name: t for t in transitions}
+        if len(self.transitions) != len(transitions):
+            raise ValueError("duplicate transition names")
+
+    # -- reading the table ------------------------------------------------------------
+    def transition(self, name: str) -> Transition:
+        try:
+            return self.transitions[name]
+        except KeyError:
+            raise WorkflowError("不支持的操作") from None
+
+    def state_of(self, obj):
+        return getattr(obj, self.state_attr)
+
+    def states(self) -> set:
+        out = set()
+        for t in self.transitions.values():
+            out.update(t.sources)
+            if not callable(t.target):
+                out.add(t.target)
+        return out
+
+    def may(self, user: User, obj, transition: Transition) -> bool:
+        """Actor check without guards: right organization, relation and permission."""
+        if user is None or not getattr(user, "is_enabled", False):
+            return False
+        if transition.permission is not None and not user.has(transition.permission):
+            return False
+        return bool(transition.who(user, obj))
+
+    def available(self, user: User, obj) -> list[Transition]:
+        """Transitions the user may fire on ``obj`` in its current state (guards not run)."""
+        state = self.state_of(obj)
+        return [t for t in self.transitions.values() if state in t.sources and self.may(user, obj, t)]
+
+    def offered(self, user: User) -> list[Transition]:
+        """Transitions the user could fire on some object: what list pages offer as actions."""
+        return [t for t in self.transitions.values() if self._may_in_principle(user, t)]
+
+    def _may_in_principle(self, user: User, transition: Transition) -> bool:
+        if user is None or (transition.permission is not None and not user.has(transition.permission)):
+            return False
+        probe = getattr(transition.who, "kinds", None)
+        return probe is None or (user.kind in probe)
+
+    # -- firing -----------------------------------------------------------------------
+    def check(self, session: Session, user: User, obj, name: str, reason: str | None = None, **data) -> Context:
+        """Raise ``WorkflowError`` with the first reason ``name`` cannot fire now."""
+        transition = self.transition(name)
+        state = self.state_of(obj)
+        if not self.may(user, obj, transition):
+            raise WorkflowError(f"无权执行「{transition.label}」")
+        if state not in transition.sources:
+            raise WorkflowError(f"当前状态为「{_label(state)}」，不能执行「{transition.label}」")
+        reason = (reason or "").strip() or None
+        if transition.needs_reason and not reason:
+            raise WorkflowError(f"请填写{transition.reason_label}")
+        ctx = Context(session, user, obj, transition, state, reason, data)
+        for guard in transition.guards:
+            verdict = guard.check(ctx)
+            if isinstance(verdict, str):
+                raise WorkflowError(verdict)
+            if verdict is False:
+                raise WorkflowError(guard.message)
+        return ctx
+
+    def fire(self, session: Session, user: User, obj, name: str, reason: str | None = None, **data):
+        """Fire one transition inside a savepoint; on any refusal nothing of it remains."""
+        try:
+            with session.begin_nested():
+                ctx = self.check(session, user, obj, name, reason, **data)
+                self._apply(ctx)
+        except StaleDataError:
+            session.expire_all()
+            raise StaleObjectError() from None
+        return obj
+
+    def _apply(self, ctx: Context) -> None:
+        session, obj, transition = ctx.session, ctx.obj, ctx.transition
+        target = transition.target_for(obj)
+        setattr(obj, self.state_attr, target)
+        # Claim the row first: the version check in this UPDATE is what makes the second of
+        # two simultaneous reviewers fail before any effect (certificates, numbers) runs.
+        session.flush()
+        for effect in transition.effects:
+            effect(ctx)
+        session.add(
+            TransitionLog(
+                object_type=self.object_type,
+                object_id=obj.id,
+                transition=transition.name,
+                label=transition.label,
+                from_state=_value(ctx.from_state),
+                to_state=_value(target),
+                actor_id=ctx.user.id,
+                organization_id=ctx.user.organization_id,
+                reason=ctx.reason,
+                created_at=utcnow(),
+            )
+        )
+        if transition.notify is not None:
+            self._notify(ctx, transition.notify(ctx))
+        session.flush()
+
+    def _notify(self, ctx: Context, org_ids: Iterable[int]) -> None:
+        org_ids = {i for i in org_ids if i}
+        if not org_ids:
+            return
+        title = f"{self.title(ctx.obj)}：{ctx.transition.label}"
+        body = f"{_label(ctx.from_state)} → {_label(ctx.transition.target_for(ctx.obj))}"
+        if ctx.reason:
+            body += f"；原因：{ctx.reason}"
+        users = ctx.session.scalars(
+            select(User.id).where(User.organization_id.in_(org_ids), User.is_enabled.is_(True))
+        )
+        for user_id in users:
+            if user_id == ctx.user.id:
+                continue
+            ctx.session.add(
+                Message(user_id=user_id, title=title, body=body, object_type=self.object_type, object_id=ctx.obj.id)
+            )
+
+    def fire_many(self, session: Session, user: User, objs_by_id: dict, ids: Iterable, name: str,
+                  reason: str | None = None, **data) -> BulkResult:
+        """Fire on each id; ``objs_by_id`` holds only rows the user may see (others: not found).
+
+        One bad row never blocks or half-applies the others: each row has its own savepoint.
+        """
+        result = BulkResult()
+        for raw_id in ids:
+            obj = objs_by_id.get(raw_id)
+            if obj is None:
+                result.rows.append(RowResult(raw_id, f"#{raw_id}", False, NotFoundError().message))
+                continue
+            label = self.title(obj)
+            try:
+                self.fire(session, user, obj, name, reason, **data)
+            except WorkflowError as exc:
+                result.rows.append(RowResult(raw_id, label, False, exc.message))
+            else:
+                result.rows.append(RowResult(raw_id, label, True))
+        return result
+
+
+def _value(state) -> str:
+    return getattr(state, "value", str(state))
+
+
+def _label(state) -> str:
+    return getattr(state, "label", None) or _value(state)
+
+
+def actor(*kinds, relation: Callable[[User, Any], bool] | None = None):
+    """Build a ``who`` predicate: the user's organization is one of ``kinds`` and ``relation`` holds.
+
+    The kinds are kept on the function so list pages can tell which actions to offer.
+    """
+
+    def who(user: User, obj) -> bool:
+        if user.kind not in kinds:
+            return False
+        return relation is None or bool(relation(user, obj))
+
+    who.kinds = frozenset(kinds)
+    return who

@@ -1,0 +1,52 @@
+"""What a search box term is (ARCHITECTURE: exact, indexed lookups, never ILIKE '%…%').
+
+A reviewer types an ID number, a certificate number, a phone number or a name; each kind
+maps to its own indexed predicate in the view that searches.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+MAX_TERM = 50
+
+
+class TermKind(Enum):
+    certificate_number = "certificate_number"
+    id_number = "id_number"
+    phone = "phone"
+    code = "code"
+    text = "text"
+    empty = "empty"
+
+
+_ID = re.compile(r"^\d{17}[\dX]$")
+_CERT = re.compile(r"^\d{15}$")
+_PHONE = re.compile(r"^1[3-9]\d{9}$")
+_CODE = re.compile(r"^[A-Z0-9-]{4,32}$")
+
+
+def classify(raw: str | None) -> tuple[TermKind, str]:
+    """(kind, normalised term). Over-long input and bare wildcards search for nothing."""
+    term = (raw or "").strip().replace("\u3000", " ")
+    term = term.translate(str.maketrans("０１２３４５６７８９ｘＸ", "0123456789XX"))
+    term = term.strip("%_ ")
+    if not term or len(term) > MAX_TERM:
+        return TermKind.empty, ""
+    upper = term.upper()
+    if _ID.match(upper):
+        return TermKind.id_number, upper
+    if _CERT.match(term):
+        return TermKind.certificate_number, term
+    if _PHONE.match(term):
+        return TermKind.phone, term
+    if _CODE.match(upper) and any(ch.isdigit() for ch in upper):
+        return TermKind.code, upper
+    return TermKind.text, term
+
+
+def prefix_pattern(term: str) -> str:
+    """A LIKE prefix pattern with the user's wildcards escaped (index-friendly 'term%')."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

@@ -1,0 +1,216 @@
+"""Row visibility (SPEC §1): the one place the rule lives.
+
+``visible(user, query, Model)`` narrows any SQLAlchemy ``Select`` or legacy ``Query`` to the
+rows ``user`` may see; ``clause(user, Model)`` is the bare predicate. Every list, count,
+detail, edit, delete, action, export and download goes through here. The predicates use
+indexed columns of the row itself (issuer, authority, employer, materialised org path), never
+a walk of the organization tree per request. A row outside visibility behaves like a row
+that does not exist.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from models import (
+    Attachment,
+    AuditLog,
+    Batch,
+    Candidate,
+    Certificate,
+    Message,
+    NumberSegment,
+    Organization,
+    Person,
+    TransitionLog,
+    User,
+)
+from models.org import OrgKind
+from workflows import NotFoundError
+
+CITY_ORG_KINDS = (OrgKind.enterprise, OrgKind.school)
+
+
+def _org(user):
+    return user.organization if user is not None else None
+
+
+def _is(user, *kinds) -> bool:
+    org = _org(user)
+    return org is not None and org.kind in kinds
+
+
+def _org_clause(user):
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        # its own organization, every descendant, and enterprises and schools in its city
+        return or_(
+            Organization.path.startswith(org.path, autoescape=True),
+            and_(Organization.kind.in_(CITY_ORG_KINDS), Organization.region_code == org.region_code),
+        )
+    if org is not None:
+        return Organization.id == org.id
+    return false()
+
+
+def _batch_clause(user):
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return Batch.authority_id == org.id
+    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+        return Batch.institution_id == org.id
+    return false()
+
+
+def _certificate_clause(user):
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return Certificate.authority_id == org.id
+    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+        return Certificate.issuer_id == org.id
+    if _is(user, *CITY_ORG_KINDS):
+        return Certificate.person_id.in_(select(Person.id).where(Person.employer_id == org.id))
+    if user is not None and org is None and user.person_id:
+        return Certificate.person_id == user.person_id
+    return false()
+
+
+def _person_clause(user):
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return or_(
+            exists().where(Certificate.person_id == Person.id, Certificate.authority_id == org.id),
+            Person.employer_id.in_(
+                select(Organization.id).where(
+                    Organization.kind.in_(CITY_ORG_KINDS), Organization.region_code == org.region_code
+                )
+            ),
+        )
+    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+        return exists().where(Certificate.person_id == Person.id, Certificate.issuer_id == org.id)
+    if _is(user, *CITY_ORG_KINDS):
+        return Person.employer_id == org.id
+    if user is not None and org is None and user.person_id:
+        return Person.id == user.person_id
+    return false()
+
+
+def _user_clause(user):
+    org = _org(user)
+    if org is None:
+        return User.id == (user.id if user is not None else None)
+    return User.organization_id.in_(select(Organization.id).where(_org_clause(user)))
+
+
+def _audit_clause(user):
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if org is None:
+        return AuditLog.user_id == (user.id if user is not None else None)
+    # 操作日志: the organization's users and its descendants' (003 §四)
+    return AuditLog.organization_id.in_(
+        select(Organization.id).where(Organization.path.startswith(org.path, autoescape=True))
+    )
+
+
+def _segment_clause(user):
+    return true() if _is(user, OrgKind.province) else false()
+
+
+def _candidate_clause(user):
+    return Candidate.batch_id.in_(select(Batch.id).where(_batch_clause(user)))
+
+
+def _message_clause(user):
+    return Message.user_id == (user.id if user is not None else None)
+
+
+# Objects that hang off another (logs, attachments) are visible when their owner is.
+OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person}
+
+
+def _owned_clause(user, type_col, id_col):
+    parts = []
+    for name, model in OWNER_MODELS.items():
+        parts.append(and_(type_col == name, id_col.in_(select(model.id).where(clause(user, model)))))
+    return or_(*parts)
+
+
+def _transition_log_clause(user):
+    return _owned_clause(user, TransitionLog.object_type, TransitionLog.object_id)
+
+
+def _attachment_clause(user):
+    return _owned_clause(user, Attachment.owner_type, Attachment.owner_id)
+
+
+RULES = {
+    Organization: _org_clause,
+    Batch: _batch_clause,
+    Candidate: _candidate_clause,
+    Certificate: _certificate_clause,
+    Person: _person_clause,
+    User: _user_clause,
+    AuditLog: _audit_clause,
+    NumberSegment: _segment_clause,
+    Message: _message_clause,
+    TransitionLog: _transition_log_clause,
+    Attachment: _attachment_clause,
+}
+
+
+def register(model, rule) -> None:
+    """Later aggregates (applications, registrations) add their rule here, next to the others."""
+    RULES[model] = rule
+
+
+def clause(user, model):
+    """The visibility predicate of ``model`` for ``user``; unknown models are invisible."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return false()
+    rule = RULES.get(model)
+    return rule(user) if rule is not None else false()
+
+
+def visible(user, query, model):
+    """Narrow a ``Select`` or legacy ``Query`` to what ``user`` may see."""
+    return query.where(clause(user, model))
+
+
+def get_visible(session: Session, user, model, ident, *, for_update: bool = False):
+    """Load one row through visibility, or raise ``NotFoundError`` (forged or foreign ids)."""
+    try:
+        ident = int(ident)
+    except (TypeError, ValueError):
+        raise NotFoundError() from None
+    stmt = visible(user, select(model).where(model.id == ident), model)
+    if for_update:
+        stmt = stmt.with_for_update()
+    obj = session.scalars(stmt).first()
+    if obj is None:
+        raise NotFoundError()
+    return obj
+
+
+def load_visible(session: Session, user, model, ids) -> dict:
+    """Rows of ``ids`` the user may see, keyed by the id string the form sent (bulk actions)."""
+    wanted = {}
+    for raw in ids:
+        try:
+            wanted[int(raw)] = raw
+        except (TypeError, ValueError):
+            continue
+    if not wanted:
+        return {}
+    stmt = visible(user, select(model).where(model.id.in_(list(wanted))), model)
+    return {wanted[obj.id]: obj for obj in session.scalars(stmt)}
