@@ -37,7 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     from flask_migrate import Migrate
 
-    Migrate(app, db, directory=os.path.join(os.path.dirname(__file__), "migrations"))
+    Migrate(app, db, render_as_batch=True, directory=os.path.join(os.path.dirname(__file__), "migrations"))
 
     import admin_views
     import seed

@@ -24,7 +24,7 @@ from workflows import StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
 from workflows.search import TermKind, classify
-from workflows.visibility import clause, get_visible, load_visible
+from workflows.visibility import clause, load_visible
 
 
 def client_ip() -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 

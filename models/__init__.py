@@ -24,13 +24,13 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 
-from models.org import Level, Occupation, OrgKind, OrgStatus, Organization, ScopeItem  # noqa: E402
-from models.user import Permission, Role, SmsCode, User, UserPermission  # noqa: E402
-from models.person import Person  # noqa: E402
+from models.attachment import Attachment, AttachmentKind  # noqa: E402
+from models.audit import AuditLog, Message, TransitionLog  # noqa: E402
 from models.batch import Batch, BatchStatus, Candidate  # noqa: E402
 from models.certificate import Certificate, CertificateStatus, NumberSegment, PrintStatus  # noqa: E402
-from models.audit import AuditLog, Message, TransitionLog  # noqa: E402
-from models.attachment import Attachment, AttachmentKind  # noqa: E402
+from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem  # noqa: E402
+from models.person import Person  # noqa: E402
+from models.user import Permission, Role, SmsCode, User, UserPermission  # noqa: E402
 
 __all__ = [
     "db", "Base",

@@ -1,21 +1,18 @@
 """Column helpers shared by the aggregates."""
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import Enum
 
 
 def utcnow() -> datetime:
     """Naive UTC timestamp: the same on SQLite and PostgreSQL ``timestamp without time zone``."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
-class StrEnum(str, enum.Enum):
+class StrEnum(enum.StrEnum):
     """Enumerations stored as their string value (ARCHITECTURE: enums stored as strings)."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 def enum_column_type(enum_cls) -> Enum:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models import db
 from models.base import StrEnum, enum_column_type, utcnow
-from models.org import OrgKind, Organization
+from models.org import Organization, OrgKind
 
 
 class Role(StrEnum):

@@ -9,7 +9,6 @@ sees them), which is why sizes are bounded here.
 from __future__ import annotations
 
 import io
-import os
 import re
 import unicodedata
 import zipfile
@@ -51,8 +50,19 @@ class AttachmentCheck:
     extension: str
 
 
+def _display_name(filename: str) -> str:
+    """The last path component: browsers on Windows may send ``C:\\…\\name.pdf``."""
+    return re.split(r"[\\/]", filename or "")[-1]
+
+
+def _split_name(filename: str) -> tuple[str, str]:
+    """(stem, extension) of the last path component; ``.pdf`` is an extension, not a dotfile."""
+    stem, dot, ext = _display_name(filename).rpartition(".")
+    return (stem, ext) if dot else (ext, "")
+
+
 def _declared_extension(filename: str) -> str:
-    ext = os.path.splitext(filename or "")[1].lstrip(".").lower()
+    ext = _split_name(filename)[1].lower()
     return _ALIASES.get(ext, ext)
 
 
@@ -98,15 +108,10 @@ def safe_filename(filename: str, extension: str) -> str:
     """The user's name without directories or control/reserved characters, with the
     extension we detected: Chinese names survive (werkzeug's secure_filename drops them),
     path tricks and header injection in Content-Disposition do not."""
-    base = re.split(r"[\\/]", unicodedata.normalize("NFC", filename or ""))[-1]
-    stem = os.path.splitext(base)[0]
+    stem = unicodedata.normalize("NFC", _split_name(filename)[0])
     stem = "".join(ch for ch in stem if unicodedata.category(ch)[0] != "C")
     stem = re.sub(r'[<>:"|?*;]+', "_", stem).strip(" .")[:_MAX_NAME]
     return f"{stem or '附件'}.{extension}"
-
-
-def _display_name(filename: str) -> str:
-    return re.split(r"[\\/]", filename or "")[-1] or "未命名"
 
 
 def _size_label(max_bytes: int) -> str:
@@ -116,7 +121,7 @@ def _size_label(max_bytes: int) -> str:
 
 def _check_one(filename: str, data: bytes, *, allowed: frozenset[str], formats_label: str,
                what: str, max_bytes: int) -> AttachmentCheck:
-    name = _display_name(filename)
+    name = _display_name(filename) or "未命名"
     if not data:
         raise WorkflowError(f"文件「{name}」为空")
     if len(data) > max_bytes:

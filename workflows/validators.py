@@ -94,18 +94,20 @@ def parse_id_number(raw: object, *, today: date | None = None) -> IdInfo:
 
 
 def make_id_number(region6: str, birth: date, seq: int, gender: str) -> str:
-    """A valid ID for tests and seed data: ``seq`` (0–499) picks the sequence code.
+    """A valid ID for tests and seed data.
 
-    The 3-digit sequence code is ``seq * 2`` for women and ``seq * 2 + 1`` for men, so
-    the gender digit is always right and 500 people share one region and birthday.
+    ``seq`` is the 3-digit sequence code (顺序码, 0–999); its last digit is the gender
+    digit (odd for men), so it is rounded to the gender's parity: ``seq`` and ``seq ^ 1``
+    give the same number. Vary ``seq`` in steps of 2 (or vary the birth date) for
+    distinct people: 500 per region, birthday and gender.
     """
     if not re.fullmatch(r"[1-9][0-9]{5}", region6):
         raise ValueError(f"region6 must be 6 digits not starting with 0: {region6!r}")
-    if not 0 <= seq <= 499:
-        raise ValueError(f"seq must be 0..499: {seq}")
+    if not 0 <= seq <= 999:
+        raise ValueError(f"seq must be 0..999: {seq}")
     if gender not in (MALE, FEMALE):
         raise ValueError(f"gender must be 男 or 女: {gender!r}")
-    order = seq * 2 + (1 if gender == MALE else 0)
+    order = (seq & ~1) | (1 if gender == MALE else 0)
     first17 = f"{region6}{birth:%Y%m%d}{order:03d}"
     return first17 + id_check_char(first17)
 

@@ -79,16 +79,23 @@ def test_parse_id_number_invalid(raw, message):
 
 def test_generated_ids_round_trip():
     for gender in ("男", "女"):
-        for seq in (0, 1, 250, 499):
+        for seq in (0, 1, 250, 998, 999):
             number = make_id_number("370102", date(1985, 6, 15), seq, gender)
             info = parse_id_number(number)
             assert info == IdInfo(number, date(1985, 6, 15), gender)
 
 
+def test_make_id_number_sequence_code():
+    """seq is the 顺序码; its last digit is forced to the gender (odd for men)."""
+    assert make_id_number("370102", date(1990, 1, 1), 12, "男")[14:17] == "013"
+    assert make_id_number("370102", date(1990, 1, 1), 13, "女")[14:17] == "012"
+    assert len({make_id_number("370102", date(1990, 1, 1), 2 * i, "女") for i in range(500)}) == 500
+
+
 @pytest.mark.parametrize(
     "args",
     [("070102", date(1985, 1, 1), 1, "男"), ("37010", date(1985, 1, 1), 1, "男"),
-     ("370102", date(1985, 1, 1), 500, "男"), ("370102", date(1985, 1, 1), 1, "M")],
+     ("370102", date(1985, 1, 1), 1000, "男"), ("370102", date(1985, 1, 1), -1, "女"), ("370102", date(1985, 1, 1), 1, "M")],
 )
 def test_make_id_number_refuses_bad_arguments(args):
     with pytest.raises(ValueError):
@@ -103,13 +110,13 @@ birth_dates = st.dates(min_value=date(1900, 1, 1), max_value=date(2020, 12, 31))
 regions = st.from_regex(r"[1-9][0-9]{5}", fullmatch=True)
 
 
-@given(region=regions, birth=birth_dates, seq=st.integers(0, 499), gender=st.sampled_from(["男", "女"]))
+@given(region=regions, birth=birth_dates, seq=st.integers(0, 999), gender=st.sampled_from(["男", "女"]))
 def test_make_id_number_always_validates(region, birth, seq, gender):
     number = make_id_number(region, birth, seq, gender)
     assert parse_id_number(number) == IdInfo(number, birth, gender)
 
 
-@given(region=regions, birth=birth_dates, seq=st.integers(0, 499), gender=st.sampled_from(["男", "女"]),
+@given(region=regions, birth=birth_dates, seq=st.integers(0, 999), gender=st.sampled_from(["男", "女"]),
        position=st.integers(0, 16), delta=st.integers(1, 9))
 def test_changing_one_digit_always_fails(region, birth, seq, gender, position, delta):
     """GB 11643's weights are all non-zero mod 11, so any single-digit change is caught."""

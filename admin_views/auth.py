@@ -1,0 +1,387 @@
+"""Sign-in pages (SPEC §9, 003 §二): password, SMS code, logout, 修改密码, 找回密码.
+
+The rules are in ``workflows.auth``; this module turns them into forms, redirects and
+flash messages, and keeps the session honest on every request (idle timeout, accounts
+whose organization went offline, forced password change).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
+
+from models import User, db
+from models.base import utcnow
+from workflows import WorkflowError
+from workflows import auth as rules
+from workflows.sms import get_sender
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+
+# Session keys. A half-finished sign-in (password right, SMS code not yet) is kept apart
+# from Flask-Login's ``_user_id``: until the code is right, nobody is signed in.
+PENDING = "auth_pending"
+RESET = "auth_reset"
+LAST_SEEN = "last_seen"
+# How long a half-finished sign-in or password reset waits for its SMS code.
+PENDING_MINUTES = 10
+# Endpoints a visitor uses before being signed in; an expired session does not bounce them.
+PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.login_sms", "auth.login_sms_resend", "auth.forgot",
+                              "auth.forgot_reset", "auth.forgot_resend"})
+
+
+def init_app(app: Flask) -> None:
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+    login_manager.login_message_category = "warning"
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    """Every request re-reads the account: disabling it or taking its organization offline
+    ends the session at the next click (SPEC §1)."""
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user if rules.may_stay_signed_in(user) else None
+
+
+# --- forms -------------------------------------------------------------------------------
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64, message="用户名过长")])
+    password = PasswordField("密码", validators=[DataRequired("请输入密码"), Length(max=128, message="密码过长")])
+
+
+_CODE_VALIDATORS = [DataRequired("请输入验证码"), Regexp(r"^\s*\d{6}\s*$", message="请输入6位数字验证码")]
+
+
+class CodeForm(FlaskForm):
+    code = StringField("验证码", validators=_CODE_VALIDATORS)
+
+
+class ChangePasswordForm(FlaskForm):
+    old_password = PasswordField("原密码", validators=[DataRequired("请输入原密码")])
+    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码")])
+    confirm_password = PasswordField("确认新密码", validators=[DataRequired("请再次输入新密码")])
+
+
+class ForgotForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请输入用户名"), Length(max=64, message="用户名过长")])
+
+
+class ResetForm(FlaskForm):
+    code = StringField("验证码", validators=_CODE_VALIDATORS)
+    new_password = PasswordField("新密码", validators=[DataRequired("请输入新密码")])
+    confirm_password = PasswordField("确认新密码", validators=[DataRequired("请再次输入新密码")])
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def _ip() -> str | None:
+    # The peer address; behind a reverse proxy the app should be wrapped in ProxyFix.
+    return request.remote_addr
+
+
+def _cfg(name: str, default):
+    return current_app.config.get(name, default)
+
+
+def _send_code(user: User, purpose: str, now: datetime) -> str:
+    sender = get_sender(current_app.config, current_app.instance_path)
+    return rules.issue_code(db.session, user, purpose, sender, now=now,
+                            ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
+                            resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+
+
+def _show_code() -> bool:
+    return bool(_cfg("SMS_SHOW_CODE", False))
+
+
+def _parse_time(value) -> datetime | None:
+    """Naive UTC from what a session may hold: an ISO string (ours), a datetime, a timestamp."""
+    try:
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        elif isinstance(value, int | float):
+            value = datetime.fromtimestamp(value, UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+    if not isinstance(value, datetime):
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to return to after signing in, or None (no open redirect)."""
+    if not target:
+        return None
+    target = target.strip()
+    if target.endswith("?"):
+        target = target[:-1]  # request.full_path adds a bare '?'
+    if (not target.startswith("/") or target.startswith("//") or "\\" in target
+            or any(ord(ch) < 32 for ch in target)):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _pending(key: str) -> tuple[User | None, dict]:
+    """The user of a half-finished sign-in or reset, if it is recent enough."""
+    data = session.get(key)
+    if not isinstance(data, dict):
+        return None, {}
+    started = _parse_time(data.get("at"))
+    if started is None or utcnow() - started > timedelta(minutes=PENDING_MINUTES):
+        session.pop(key, None)
+        return None, {}
+    user = db.session.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
+    if user is None:
+        session.pop(key, None)
+        return None, {}
+    return user, data
+
+
+def _end_session() -> None:
+    logout_user()
+    session.clear()
+
+
+# --- every request -----------------------------------------------------------------------
+
+
+@bp.before_app_request
+def _guard_session():
+    """SPEC §9: 30 minutes idle ends the session; a reset password must be changed first."""
+    endpoint = request.endpoint or ""
+    if endpoint == "static" or endpoint.endswith(".static"):
+        return None
+    if "_user_id" not in session:
+        return None
+    if not current_user.is_authenticated:
+        # The loader refused the account: disabled, or its organization left 'active'.
+        try:
+            user = db.session.get(User, int(session["_user_id"]))
+        except (TypeError, ValueError):
+            user = None
+        _end_session()
+        flash(rules.login_refusal(user) if user is not None else "请重新登录", "warning")
+        return None if endpoint in PUBLIC_ENDPOINTS else redirect(url_for("auth.login"))
+
+    now = utcnow()
+    last_seen = _parse_time(session.get(LAST_SEEN))
+    idle = timedelta(minutes=_cfg("IDLE_TIMEOUT_MINUTES", 30))
+    if last_seen is not None and now - last_seen > idle:
+        rules.record_logout(db.session, current_user._get_current_object(), reason="登录超时，自动退出", ip=_ip())
+        db.session.commit()
+        _end_session()
+        flash("登录超时，请重新登录", "warning")
+        if endpoint in PUBLIC_ENDPOINTS:
+            return None
+        target = safe_next(request.full_path) if request.method == "GET" else None
+        return redirect(url_for("auth.login", next=target) if target else url_for("auth.login"))
+    session[LAST_SEEN] = now.isoformat()
+
+    if current_user.must_change_password and not endpoint.startswith("auth."):
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+# --- sign in -----------------------------------------------------------------------------
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next")) or url_for("admin.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        try:
+            user = rules.authenticate(db.session, form.username.data, form.password.data, now=now,
+                                      max_failures=_cfg("LOGIN_MAX_FAILURES", 5),
+                                      lock_minutes=_cfg("LOGIN_LOCK_MINUTES", 15), ip=_ip())
+        except WorkflowError as exc:
+            db.session.commit()  # the failure counter and the 操作日志 row outlive the refusal
+            flash(exc.message, "danger")
+            return render_template("auth/login.html", form=form)
+
+        previous = session.get(PENDING) if isinstance(session.get(PENDING), dict) else {}
+        pending = {"uid": user.id, "at": now.isoformat(), "next": safe_next(request.args.get("next"))}
+        try:
+            code = _send_code(user, rules.Purpose.LOGIN, now)
+        except rules.SmsThrottled as exc:
+            # A code went out less than a minute ago and still works: go on to enter it.
+            flash(exc.message, "warning")
+            code = previous.get("hint") if previous.get("uid") == user.id else None
+        except WorkflowError as exc:
+            db.session.commit()
+            flash(exc.message, "danger")
+            return render_template("auth/login.html", form=form)
+        db.session.commit()
+        if code and _show_code():
+            pending["hint"] = code
+        session[PENDING] = pending
+        return redirect(url_for("auth.login_sms"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/login/sms", methods=["GET", "POST"])
+def login_sms():
+    user, pending = _pending(PENDING)
+    if user is None:
+        flash("请先输入用户名和密码", "warning")
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        try:
+            rules.verify_login_code(db.session, user, form.code.data, now=now,
+                                    max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=_ip())
+        except WorkflowError as exc:
+            db.session.commit()  # the attempt counts
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            target = pending.get("next") or url_for("admin.index")
+            # A fresh session (and CSRF token) for the signed-in user.
+            session.clear()
+            login_user(user)
+            session.permanent = True
+            session[LAST_SEEN] = now.isoformat()
+            return redirect(target)
+    return render_template("auth/sms.html", form=form, phone=rules.mask_phone(user.phone),
+                           hint=pending.get("hint") if _show_code() else None,
+                           resend_url=url_for("auth.login_sms_resend"), back_url=url_for("auth.login"))
+
+
+@bp.route("/login/sms/resend", methods=["POST"])
+def login_sms_resend():
+    user, pending = _pending(PENDING)
+    if user is None:
+        flash("请先输入用户名和密码", "warning")
+        return redirect(url_for("auth.login"))
+    _resend(user, rules.Purpose.LOGIN, PENDING, pending)
+    return redirect(url_for("auth.login_sms"))
+
+
+def _resend(user: User, purpose: str, key: str, pending: dict) -> None:
+    now = utcnow()
+    try:
+        code = _send_code(user, purpose, now)
+    except WorkflowError as exc:
+        flash(exc.message, "danger")
+        return
+    db.session.commit()
+    pending = dict(pending, at=now.isoformat())
+    pending.pop("hint", None)
+    if _show_code():
+        pending["hint"] = code
+    session[key] = pending
+    flash(f"验证码已重新发送至 {rules.mask_phone(user.phone)}", "success")
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    if current_user.is_authenticated:
+        rules.record_logout(db.session, current_user._get_current_object(), ip=_ip())
+        db.session.commit()
+    _end_session()
+    flash("已退出登录", "success")
+    return redirect(url_for("auth.login"))
+
+
+# --- passwords ---------------------------------------------------------------------------
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    user = current_user._get_current_object()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            rules.change_password(db.session, user, form.old_password.data, form.new_password.data,
+                                  form.confirm_password.data)
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            flash("密码修改成功", "success")
+            return redirect(url_for("admin.index"))
+    return render_template("auth/password.html", form=form, forced=user.must_change_password)
+
+
+@bp.route("/forgot", methods=["GET", "POST"])
+def forgot():
+    form = ForgotForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        sender = get_sender(current_app.config, current_app.instance_path)
+        code = None
+        try:
+            user, code = rules.start_password_reset(db.session, form.username.data, sender, now=now,
+                                                    ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
+                                                    resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+        except rules.SmsThrottled as exc:
+            flash(exc.message, "warning")  # the code sent a moment ago still works
+            user = db.session.scalars(select(User).where(User.username == form.username.data.strip())).first()
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return render_template("auth/forgot.html", form=form, step="username")
+        db.session.commit()
+        session[RESET] = {"uid": user.id, "at": now.isoformat(), **({"hint": code} if code and _show_code() else {})}
+        return redirect(url_for("auth.forgot_reset"))
+    return render_template("auth/forgot.html", form=form, step="username")
+
+
+@bp.route("/forgot/reset", methods=["GET", "POST"])
+def forgot_reset():
+    user, pending = _pending(RESET)
+    if user is None:
+        flash("请先输入用户名获取验证码", "warning")
+        return redirect(url_for("auth.forgot"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        try:
+            rules.reset_password_with_code(db.session, user, form.code.data, form.new_password.data,
+                                           form.confirm_password.data, now=utcnow(),
+                                           max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=_ip())
+        except WorkflowError as exc:
+            db.session.commit()  # a wrong code counts as an attempt
+            flash(exc.message, "danger")
+        else:
+            db.session.commit()
+            session.pop(RESET, None)
+            flash("密码已重置，请使用新密码登录", "success")
+            return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html", form=form, step="reset", phone=rules.mask_phone(user.phone),
+                           hint=pending.get("hint") if _show_code() else None,
+                           resend_url=url_for("auth.forgot_resend"))
+
+
+@bp.route("/forgot/resend", methods=["POST"])
+def forgot_resend():
+    user, pending = _pending(RESET)
+    if user is None:
+        flash("请先输入用户名获取验证码", "warning")
+        return redirect(url_for("auth.forgot"))
+    _resend(user, rules.Purpose.RESET, RESET, pending)
+    return redirect(url_for("auth.forgot_reset"))
