@@ -10,6 +10,8 @@ from flask import Flask, redirect, render_template, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from models.base import format_local
+
 csrf = CSRFProtect()
 
 
@@ -35,6 +37,7 @@ def init_app(app: Flask) -> None:
     auth.init_app(app)
     menu.init_app(app)
     app.jinja_env.filters["batch_state"] = _batch_state
+    app.jinja_env.filters["local_time"] = format_local
 
     @app.route("/")
     def root():

@@ -9,17 +9,21 @@ empty one is refused by the engine, not only by the browser.
 
 from __future__ import annotations
 
+import enum
+from datetime import datetime
 from functools import partial
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
+from flask_admin.model import typefmt
 from flask_login import current_user
 from sqlalchemy import false, or_
 from sqlalchemy import inspect as sa_inspect
 
 from models import db
+from models.base import format_local
 from workflows import StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
@@ -69,6 +73,13 @@ class SecureModelView(AccessMixin, ModelView):
     can_set_page_size = False
     page_size = 20
     list_template = "admin/secure_list.html"
+    # timestamps are stored in UTC and shown in Beijing time, to the second
+    column_type_formatters = {
+        **typefmt.BASE_FORMATTERS,
+        datetime: lambda view, value, name: format_local(value),
+        enum.Enum: lambda view, value, name: getattr(value, "label", value.value),  # states in Chinese
+    }
+    column_type_formatters_detail = column_type_formatters
 
     # search: TermKind -> callable(term) returning a predicate on the model (exact, indexed)
     search_rules: dict = {}

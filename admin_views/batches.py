@@ -40,10 +40,6 @@ CANDIDATES_PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
-def _status(view, context, model, name):
-    return model.status.label
-
-
 def _reason(view, context, model, name):
     if model.reject_reason and model.status == S.rejected:
         return Markup('<span class="reason-red">{}</span>').format(model.reject_reason)
@@ -72,8 +68,8 @@ class BatchView(WorkflowModelView):
     }
     column_details_list = ("code", "name", "institution", "authority", "candidate_count", "status", "reject_reason",
                            "created_at", "submitted_at", "reviewed_at")
-    column_formatters = {"status": _status, "reject_reason": _reason}
-    column_formatters_detail = {"status": _status, "reject_reason": _reason}
+    column_formatters = {"reject_reason": _reason}
+    column_formatters_detail = column_formatters
     column_sortable_list = ("code", "name", "candidate_count", "submitted_at", "reviewed_at")
     column_default_sort = ("id", True)
     search_hint = "批次名称或批次代码"

@@ -12,11 +12,6 @@ from models.user import Permission
 from workflows.search import TermKind, prefix_pattern
 
 
-def _label(view, context, model, name):
-    value = getattr(model, name)
-    return getattr(value, "label", value)
-
-
 def _holder(view, context, model, name):
     return f"{model.person.name} {model.person.id_number}"
 
@@ -48,8 +43,7 @@ class CertificateView(SecureModelView):
         "print_status": "打印状态", "batch": "批次", "valid_until": "有效期至", "endorsement_count": "签注次数",
         "replaces": "补办前证书",
     }
-    column_formatters = {"holder": _holder, "employer": _employer, "level": _level, "status": _label,
-                         "print_status": _label}
+    column_formatters = {"holder": _holder, "employer": _employer, "level": _level}
     column_formatters_detail = column_formatters
     column_sortable_list = ("number", "issue_date")
     column_default_sort = ("id", True)

@@ -1,14 +1,34 @@
-"""Column helpers shared by the aggregates."""
+"""Column helpers shared by the aggregates, and the clock."""
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Enum
+
+PROVINCE_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def utcnow() -> datetime:
     """Naive UTC timestamp: the same on SQLite and PostgreSQL ``timestamp without time zone``."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local_today() -> date:
+    """Today in the province's time zone: issue dates and number years follow Beijing time."""
+    return datetime.now(PROVINCE_TZ).date()
+
+
+def to_local(value: datetime | None) -> datetime | None:
+    """A stored naive-UTC timestamp in Beijing time, for display."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(PROVINCE_TZ).replace(tzinfo=None)
+
+
+def format_local(value: datetime | None) -> str:
+    local = to_local(value)
+    return local.strftime("%Y-%m-%d %H:%M:%S") if local else ""
 
 
 class StrEnum(enum.StrEnum):
@@ -25,11 +45,3 @@ def enum_column_type(enum_cls) -> Enum:
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
-
-
-def local_today():
-    """Today in the province's time zone: issue dates and number years follow Beijing time."""
-    from datetime import datetime as _dt
-    from zoneinfo import ZoneInfo
-
-    return _dt.now(ZoneInfo("Asia/Shanghai")).date()

@@ -12,6 +12,7 @@ import io
 import os
 import tempfile
 import warnings
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -43,13 +44,15 @@ MAX_EMPLOYER = 200  # Candidate.employer_name
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _ZIP_SIGNATURE = b"PK\x03\x04"
 _CHUNK = 64 * 1024
-# Excel's own sheet height: a sheet padded beyond it is not a spreadsheet a person made.
-_EXCEL_MAX_ROW = 1_048_576
+# A real template expands about 10×; a zip bomb expands 1000×. openpyxl loads the shared
+# strings whole, so the declared sizes are checked first (zipfile never reads past them).
+_MAX_EXPANSION = 20
 
 MSG_REQUIRED = "必填"
 MSG_NOT_XLSX = "文件不是有效的 Excel(.xlsx) 文件"
 MSG_HEADER = "表头与示例文档不一致，请使用示例文档填写"
 MSG_NO_DATA = "文件中没有合格人员数据"
+MSG_TOO_LARGE_INSIDE = "文件内容过大，请使用示例文档填写"
 
 
 @dataclass(frozen=True)
@@ -208,6 +211,13 @@ def _open_sheet(data: bytes, max_bytes: int):
     if not data.startswith(_ZIP_SIGNATURE):
         return None, MSG_NOT_XLSX
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            expanded = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return None, MSG_NOT_XLSX
+    if expanded > _MAX_EXPANSION * max_bytes:
+        return None, MSG_TOO_LARGE_INSIDE
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Data Validation extension is not supported", …
             wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -235,8 +245,6 @@ def _read_rows(ws, max_rows: int) -> tuple[list[tuple[int, tuple]], str | None]:
     width = len(CANDIDATE_COLUMNS)
     found: list[tuple[int, tuple]] = []
     for excel_row, values in enumerate(rows_iter, start=2):
-        if excel_row > _EXCEL_MAX_ROW:
-            break
         values = tuple(values[:width])
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
             continue
@@ -396,7 +404,9 @@ def stream_xlsx(
 
     SPEC §11: formulas and URLs are never interpreted (a name like ``=HYPERLINK(…)`` stays
     text — CSV/formula injection) and ID numbers stay text. The temp file is removed even
-    when the client disconnects mid-download (the generator's ``finally``).
+    when the client disconnects mid-download (the generator's ``finally``). ``rows`` is
+    consumed on the first ``next()``, so a view streaming a query wraps this in
+    ``stream_with_context``.
     """
     text_cols = set(text_columns)
     fd, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")

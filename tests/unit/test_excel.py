@@ -334,6 +334,16 @@ def test_smaller_limits_are_respected():
     assert parse(data, max_bytes=1024).errors == [RowError(0, "", "文件超过1KB")]
 
 
+def test_zip_bomb_is_refused_before_openpyxl_expands_it():
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+        zf.writestr("xl/sharedStrings.xml", b"0" * (3 * 1024 * 1024))
+    data = out.getvalue()
+    assert len(data) < 64 * 1024
+    assert parse(data, max_bytes=128 * 1024).errors == [RowError(0, "", "文件内容过大，请使用示例文档填写")]
+
+
 def test_more_than_10000_rows_is_refused():
     result = parse(big_file(10_001))
     assert result.errors == [RowError(0, "", "数据超过10000行")]
