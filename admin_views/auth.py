@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -200,6 +211,18 @@ def _guard_session():
     if current_user.must_change_password and not endpoint.startswith("auth."):
         return redirect(url_for("auth.change_password"))
     return None
+
+
+@bp.teardown_app_request
+def _forget_request_state(exc):
+    """The signed-in user and the CSRF token belong to one request and one browser.
+
+    Flask drops ``g`` with the app context, but whoever keeps one app context across
+    requests (the test fixtures do) would otherwise see Flask-Login's cached user and
+    Flask-WTF's cached token of one client handed to the next client.
+    """
+    for key in ("_login_user", "csrf_token", "csrf_valid"):
+        g.pop(key, None)
 
 
 # --- sign in -----------------------------------------------------------------------------

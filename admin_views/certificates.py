@@ -56,6 +56,20 @@ class CertificateView(SecureModelView):
         TermKind.text: lambda term: _persons_where(Person.name.like(prefix_pattern(term), escape="\\")),
     }
 
+    export_filename = "证书"
+    export_columns = [
+        ("证书编号", lambda c: c.number, True),
+        ("姓名", lambda c: c.person.name, True),
+        ("身份证号", lambda c: c.person.id_number, True),
+        ("工作单位", lambda c: c.person.employer_display, True),
+        ("职业(工种)", lambda c: c.occupation.name, True),
+        ("等级", lambda c: c.level.name if c.level else "", True),
+        ("发证机构", lambda c: c.issuer.name, True),
+        ("发证日期", lambda c: c.issue_date, False),
+        ("证书状态", lambda c: c.status.label, True),
+        ("打印状态", lambda c: c.print_status.label, True),
+    ]
+
     def __init__(self, *, kinds, **kwargs):
         self.kinds = kinds
         self.permission = Permission.certificate_view if kinds != "individual" else None

@@ -50,7 +50,7 @@ class HomeView(AdminIndexView):
                           url_for("batch.index_view", tab="draft")))
             cards.append(("审核不通过批次", self._count(Batch, Batch.status == BatchStatus.rejected),
                           url_for("batch.index_view", tab="rejected")))
-        if kind is not None or current_user.person_id:
+        if kind in (OrgKind.institution, OrgKind.direct_institution, OrgKind.authority, OrgKind.province):
             endpoint = "certificate_library" if kind == OrgKind.province else "certificate"
             cards.append(("有效证书总数", self._count(Certificate, Certificate.status == CertificateStatus.valid),
                           url_for(f"{endpoint}.index_view")))

@@ -21,6 +21,7 @@ from models import Message, TransitionLog, User
 from models.base import utcnow
 from models.user import Permission
 from workflows import NotFoundError, StaleObjectError, WorkflowError
+from workflows.audit import Kind, log
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,9 @@ class Workflow:
                 created_at=utcnow(),
             )
         )
+        # 操作日志 (SPEC §8) shows transitions beside sign-ins and edits
+        log(session, ctx.user, Kind.TRANSITION, f"{self.title(obj)}：{transition.label}"
+            + (f"（原因：{ctx.reason}）" if ctx.reason else ""), object_type=self.object_type, obj=obj)
         if transition.notify is not None:
             self._notify(ctx, transition.notify(ctx))
         session.flush()
