@@ -213,18 +213,6 @@ def _guard_session():
     return None
 
 
-@bp.teardown_app_request
-def _forget_request_state(exc):
-    """The signed-in user and the CSRF token belong to one request and one browser.
-
-    Flask drops ``g`` with the app context, but whoever keeps one app context across
-    requests (the test fixtures do) would otherwise see Flask-Login's cached user and
-    Flask-WTF's cached token of one client handed to the next client.
-    """
-    for key in ("_login_user", "csrf_token", "csrf_valid"):
-        g.pop(key, None)
-
-
 # --- sign in -----------------------------------------------------------------------------
 
 

@@ -62,18 +62,29 @@ def session(app):
 
 
 class Browser:
-    """The Flask test client plus what a signed-in user's browser does: carry the CSRF token."""
+    """The Flask test client plus what a signed-in user's browser does: carry the CSRF token.
+
+    Each request runs in an app context of its own, as in production: its own ``g`` (the
+    signed-in user, the CSRF token) and its own database session. Before each request the
+    test's session commits, so the request sees what the test set up and SQLite's write lock
+    is free; the test's objects are expired and reload what the request did.
+    """
 
     def __init__(self, client, app):
         self.client = client
         self.app = app
         self.token = None
 
+    def open(self, method, url, **kw):
+        db.session.commit()
+        with self.app.app_context():
+            return self.client.open(url, method=method, buffered=True, **kw)
+
     def get(self, url, **kw):
-        return self.client.get(url, **kw)
+        return self.open("GET", url, **kw)
 
     def csrf_token(self, url="/login") -> str:
-        page = self.client.get(url).get_data(as_text=True)
+        page = self.get(url).get_data(as_text=True)
         match = CSRF_RE.search(page)
         assert match, f"no CSRF token on {url}"
         self.token = match.group(1)
@@ -83,7 +94,7 @@ class Browser:
         data = dict(data or {})
         if csrf and "csrf_token" not in data:
             data["csrf_token"] = self.token or self.csrf_token(token_from or "/login")
-        return self.client.post(url, data=data, **kw)
+        return self.open("POST", url, data=data, **kw)
 
     def sms_code(self) -> str:
         """The last code the development sender wrote to the outbox (SPEC §9)."""

@@ -251,6 +251,8 @@ def create_batch(session: Session, user, name: str, rows, occupations, levels) -
         raise WorkflowError("请填写批次名称")
     if len(name) > 100:
         raise WorkflowError("批次名称不能超过100个字")
+    if not rows:
+        raise WorkflowError("批次中没有合格人员")
     institution = user.organization
     batch = Batch(
         code=next_batch_code(session, institution), name=name, institution=institution,

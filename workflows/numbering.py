@@ -96,6 +96,13 @@ def allocate_numbers(session: Session, key: SegmentKey, count: int) -> list[str]
     """Hand out ``count`` consecutive numbers of ``key``, opening the next index when one is full."""
     if count <= 0:
         return []
+    # a savepoint: when the segments run out, nothing of this allocation remains, even for a
+    # caller that catches the error and commits (no gap, SPEC §4)
+    with session.begin_nested():
+        return _allocate(session, key, count)
+
+
+def _allocate(session: Session, key: SegmentKey, count: int) -> list[str]:
     numbers: list[str] = []
     remaining = count
     for index in range(1, NumberSegment.INDEX_MAX + 1):

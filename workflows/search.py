@@ -35,12 +35,13 @@ def classify(raw: str | None) -> tuple[TermKind, str]:
     if not term or len(term) > MAX_TERM:
         return TermKind.empty, ""
     upper = term.upper()
-    if _ID.match(upper):
-        return TermKind.id_number, upper
-    if _CERT.match(term):
-        return TermKind.certificate_number, term
-    if _PHONE.match(term):
-        return TermKind.phone, term
+    compact = re.sub(r"\s+", "", upper)  # "370102 19900101 0012" is still an ID number
+    if _ID.match(compact):
+        return TermKind.id_number, compact
+    if _CERT.match(compact):
+        return TermKind.certificate_number, compact
+    if _PHONE.match(compact):
+        return TermKind.phone, compact
     if _CODE.match(upper) and any(ch.isdigit() for ch in upper):
         return TermKind.code, upper
     return TermKind.text, term

@@ -339,11 +339,13 @@ def test_candidates_of_a_batch_under_review_cannot_be_edited(login, session):
 
 
 def test_delete_batch_only_for_drafts(login, session):
-    draft = draft_of(session, "inst_jinan")
+    draft_id = draft_of(session, "inst_jinan").id
     client = login("inst_jinan")
-    resp = client.post("/admin/batch/action/", {"action": "wf_delete", "rowid": [str(draft.id)]}, follow_redirects=True)
+    resp = client.post("/admin/batch/action/", {"action": "wf_delete", "rowid": [str(draft_id)]}, follow_redirects=True)
     assert "成功 1 条" in flashes(resp)
-    assert session.get(Batch, draft.id) is None
+    assert session.scalar(select(Batch.id).where(Batch.id == draft_id)) is None
+    assert session.scalar(select(TransitionLog.to_state).where(TransitionLog.object_id == draft_id,
+                                                               TransitionLog.transition == "delete")) == "deleted"
     approved = batch_in(session, "inst_jinan", BatchStatus.approved)
     resp = client.post("/admin/batch/action/", {"action": "wf_delete", "rowid": [str(approved.id)]},
                        follow_redirects=True)
