@@ -33,6 +33,11 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SECRET_KEY"] == settings.Defaults.SECRET_KEY and not app.debug and not app.testing:
         app.config["SECRET_KEY"] = _instance_secret(app)
 
+    if app.config.get("PROXY_COUNT"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
+
     db.init_app(app)
 
     from flask_migrate import Migrate

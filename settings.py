@@ -38,6 +38,7 @@ class Defaults:
     SMS_CODE_MAX_ATTEMPTS = 5
     SMS_RESEND_SECONDS = 60
     SMS_SENDER = "outbox"  # development sender: appends to instance/sms_outbox.log
+    SMS_OUTBOX_PATH = None  # default <instance>/sms_outbox.log
     SMS_SHOW_CODE = True  # demo default: the code is shown on the page as well
 
     # SPEC §11 Excel limits
@@ -50,6 +51,8 @@ class Defaults:
     BATCH_MAX_IMAGES = 20
     ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
 
+    PROXY_COUNT = 0  # proxies in front of gunicorn whose X-Forwarded-For/-Proto are trusted
+
     PAGE_SIZE = 20
     EXPORT_MAX_ROWS = 200_000
 
@@ -59,12 +62,17 @@ ENV_OVERRIDES = {
     "DATABASE_URL": str,
     "SMS_SHOW_CODE": _bool,
     "SMS_SENDER": str,
+    "SMS_OUTBOX_PATH": str,
+    "SMS_CODE_TTL_MINUTES": int,
+    "SMS_CODE_MAX_ATTEMPTS": int,
+    "SMS_RESEND_SECONDS": int,
     "IDLE_TIMEOUT_MINUTES": int,
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_LOCK_MINUTES": int,
     "PAGE_SIZE": int,
     "EXPORT_MAX_ROWS": int,
     "SESSION_COOKIE_SECURE": _bool,
+    "PROXY_COUNT": int,
 }
 
 

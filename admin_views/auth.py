@@ -27,6 +27,7 @@ from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from admin_views.base import client_ip
 from models import User, db
 from models.base import utcnow
 from workflows import WorkflowError
@@ -99,11 +100,6 @@ class ResetForm(FlaskForm):
 
 
 # --- helpers -----------------------------------------------------------------------------
-
-
-def _ip() -> str | None:
-    # The peer address; behind a reverse proxy the app should be wrapped in ProxyFix.
-    return request.remote_addr
 
 
 def _cfg(name: str, default):
@@ -197,7 +193,7 @@ def _guard_session():
     last_seen = _parse_time(session.get(LAST_SEEN))
     idle = timedelta(minutes=_cfg("IDLE_TIMEOUT_MINUTES", 30))
     if last_seen is not None and now - last_seen > idle:
-        rules.record_logout(db.session, current_user._get_current_object(), reason="登录超时，自动退出", ip=_ip())
+        rules.record_logout(db.session, current_user._get_current_object(), reason="登录超时，自动退出", ip=client_ip())
         db.session.commit()
         _end_session()
         flash("登录超时，请重新登录", "warning")
@@ -225,7 +221,7 @@ def login():
         try:
             user = rules.authenticate(db.session, form.username.data, form.password.data, now=now,
                                       max_failures=_cfg("LOGIN_MAX_FAILURES", 5),
-                                      lock_minutes=_cfg("LOGIN_LOCK_MINUTES", 15), ip=_ip())
+                                      lock_minutes=_cfg("LOGIN_LOCK_MINUTES", 15), ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the failure counter and the 操作日志 row outlive the refusal
             flash(exc.message, "danger")
@@ -262,7 +258,7 @@ def login_sms():
         now = utcnow()
         try:
             rules.verify_login_code(db.session, user, form.code.data, now=now,
-                                    max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=_ip())
+                                    max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the attempt counts
             flash(exc.message, "danger")
@@ -309,7 +305,7 @@ def _resend(user: User, purpose: str, key: str, pending: dict) -> None:
 @bp.route("/logout", methods=["POST"])
 def logout():
     if current_user.is_authenticated:
-        rules.record_logout(db.session, current_user._get_current_object(), ip=_ip())
+        rules.record_logout(db.session, current_user._get_current_object(), ip=client_ip())
         db.session.commit()
     _end_session()
     flash("已退出登录", "success")
@@ -373,7 +369,7 @@ def forgot_reset():
         try:
             rules.reset_password_with_code(db.session, user, form.code.data, form.new_password.data,
                                            form.confirm_password.data, now=utcnow(),
-                                           max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=_ip())
+                                           max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # a wrong code counts as an attempt
             flash(exc.message, "danger")

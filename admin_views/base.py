@@ -36,7 +36,9 @@ XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.she
 
 
 def client_ip() -> str | None:
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip() or None
+    """The address for the operation log. Behind a proxy, set PROXY_COUNT so ProxyFix (app.py)
+    rewrites remote_addr from the proxy's header; a client's own X-Forwarded-For is never trusted."""
+    return request.remote_addr
 
 
 def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:

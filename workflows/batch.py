@@ -262,7 +262,7 @@ def create_batch(session: Session, user, name: str, rows, occupations, levels) -
     session.add(batch)
     session.flush()
     session.execute(
-        insert(Candidate),
+        insert(Candidate).execution_options(render_nulls=True),  # one statement, not one per NULL pattern
         [
             dict(
                 batch_id=batch.id, row_no=r.row, name=r.name, id_number=r.id_number, gender=r.gender,
@@ -346,7 +346,8 @@ def issue_certificates(session: Session, batch: Batch) -> list[int]:
         ))
     if new_people:
         for chunk in _chunks(new_people, 1000):
-            returned = session.execute(insert(Person).returning(Person.id, Person.id_number), chunk)
+            returned = session.execute(
+                insert(Person).returning(Person.id, Person.id_number).execution_options(render_nulls=True), chunk)
             person_ids.update({idn: pid for pid, idn in returned})
 
     from models import Level, Occupation  # local: only issuing needs the code tables
@@ -374,10 +375,25 @@ def issue_certificates(session: Session, batch: Batch) -> list[int]:
     ]
     by_number: dict[str, int] = {}
     for chunk in _chunks(rows, 1000):
-        returned = session.execute(insert(Certificate).returning(Certificate.id, Certificate.number), chunk)
+        returned = session.execute(
+            insert(Certificate).returning(Certificate.id, Certificate.number).execution_options(render_nulls=True),
+            chunk)
         by_number.update({num: cid for cid, num in returned})
-    session.execute(
-        update(Candidate),
-        [{"id": c.id, "certificate_id": by_number[numbers[c.id]]} for c in candidates],
+    # link each candidate to its certificate in one statement (the batch holds one row per pair)
+    issued = (
+        select(Certificate.id)
+        .join(Person, Person.id == Certificate.person_id)
+        .where(
+            Certificate.batch_id == batch.id,
+            Person.id_number == Candidate.id_number,
+            Certificate.occupation_id == Candidate.occupation_id,
+            Certificate.level_id.is_not_distinct_from(Candidate.level_id),
+        )
+        .scalar_subquery()
     )
+    session.execute(
+        update(Candidate).where(Candidate.batch_id == batch.id).values(certificate_id=issued)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
     return list(by_number.values())

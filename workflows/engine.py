@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -182,7 +183,14 @@ class Workflow:
         """Fire one transition inside a savepoint; on any refusal nothing of it remains."""
         try:
             with session.begin_nested():
-                ctx = self.check(session, user, obj, name, reason, **data)
+                try:
+                    ctx = self.check(session, user, obj, name, reason, **data)
+                except WorkflowError:
+                    # a guard that failed because someone else moved the row on (e.g. the
+                    # certificates they just issued) must say so, not blame the data
+                    if _moved_on(session, obj):
+                        raise StaleObjectError() from None
+                    raise
                 self._apply(ctx)
         except StaleDataError:
             session.expire_all()
@@ -257,6 +265,20 @@ class Workflow:
             else:
                 result.rows.append(RowResult(raw_id, label, True))
         return result
+
+
+def _moved_on(session: Session, obj) -> bool:
+    """The row's version changed, or the row vanished, since ``obj`` was loaded."""
+    state = sa_inspect(obj)
+    mapper = state.mapper
+    column = mapper.version_id_col
+    if column is None or state.identity is None:
+        return False
+    loaded = state.attrs[mapper.get_property_by_column(column).key].loaded_value
+    current = session.execute(
+        select(column).where(*(c == v for c, v in zip(mapper.primary_key, state.identity, strict=True)))
+    ).scalar_one_or_none()
+    return current != loaded
 
 
 def _value(state) -> str:

@@ -1,0 +1,197 @@
+"""Helpers for tests/postgres: building reviewable batches, and the code child processes run.
+
+Child processes are started with the ``spawn`` context, so each imports this module afresh and
+builds its own app and engine from the database URL: nothing (no connection, no session) is
+shared with the parent, exactly like two gunicorn workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import traceback
+from datetime import date, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+REPO = Path(__file__).resolve().parent.parent.parent
+
+STALE_MESSAGE = "该记录已被他人处理"
+# the failing side of two simultaneous approvals arrives after the winner's commit
+STATE_MESSAGE_PREFIX = "当前状态为"
+
+PAIR = ("钢筋工", "初级工(五级)")  # in inst_jinan's scope; the demo issues no number in its segment
+REGION6 = "370103"  # a district no demo person is born in, so generated IDs never clash with the seed
+
+
+# -- apps on PostgreSQL -----------------------------------------------------------------------
+def app_config(url: str, tmp: str | os.PathLike) -> dict:
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "x",
+        "SQLALCHEMY_DATABASE_URI": url,
+        "SMS_OUTBOX_PATH": str(Path(tmp) / "sms_outbox.log"),
+        "SMS_SHOW_CODE": True,
+    }
+
+
+def has_migrations() -> bool:
+    return any(p.name != "__init__.py" for p in (REPO / "migrations" / "versions").glob("*.py"))
+
+
+@contextlib.contextmanager
+def preserved_logging():
+    """Alembic's env.py runs logging.config.fileConfig, which disables every existing logger
+    and replaces the root handlers; put them back so later tests' logging and caplog still work."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    loggers = {name: lg.disabled for name, lg in logging.root.manager.loggerDict.items()
+               if isinstance(lg, logging.Logger)}
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, lg in logging.root.manager.loggerDict.items():
+            if isinstance(lg, logging.Logger):
+                lg.disabled = loggers.get(name, lg.disabled)
+
+
+def build_schema() -> None:
+    """What `flask db upgrade` does (inside an app context), or create_all while there are no
+    migrations yet."""
+    from models import db
+
+    if has_migrations():
+        import flask_migrate
+
+        with preserved_logging():
+            flask_migrate.upgrade()
+    else:
+        db.create_all()
+
+
+def make_rows(count: int, tag: int, pair: tuple[str, str | None] = PAIR, employer: str | None = None):
+    """``count`` clean template rows with valid, unique ID numbers; ``tag`` separates batches."""
+    from seed.demo import Row
+    from workflows.validators import make_id_number
+
+    rows = []
+    for i in range(count):
+        birth = date(1970, 1, 1) + timedelta(days=tag * 40 + i // 500)
+        gender = "男" if i % 2 else "女"
+        rows.append(Row(
+            row=i + 2, name=f"考生{tag}-{i}", id_number=make_id_number(REGION6, birth, i % 500, gender),
+            birth_date=birth, gender=gender, phone=f"137{tag % 10_000:04d}{i % 10_000:04d}",
+            employer_name=employer, occupation_name=pair[0], level_name=pair[1],
+        ))
+    return rows
+
+
+def user(session, username: str):
+    from models import User
+
+    return session.scalars(select(User).where(User.username == username)).one()
+
+
+def reviewable_batch(session, tag: int, count: int = 30, pair=PAIR, institution="inst_jinan",
+                     authority="jinan") -> int:
+    """A batch of ``institution`` moved to 审核中(省厅) by the demo users; returns its id (not committed)."""
+    from seed.reference import ensure_reference
+    from workflows.batch import BATCH, create_batch
+
+    inst, auth = user(session, institution), user(session, authority)
+    occupations, levels = ensure_reference(session)
+    batch = create_batch(session, inst, f"并发测试批次{tag}", make_rows(count, tag, pair), occupations, levels)
+    BATCH.fire(session, inst, batch, "submit")
+    BATCH.fire(session, auth, batch, "authority_approve")
+    session.flush()
+    return batch.id
+
+
+# -- child processes ------------------------------------------------------------------------
+def approve_worker(url: str, tmp: str, username: str, batch_ids: list[int], barrier, results) -> None:
+    """Fire ``province_approve`` on each batch in turn, all processes released together by ``barrier``.
+
+    Puts one ``(username, batch_id, outcome, message, error_type)`` per batch on ``results``;
+    outcome is ``ok``, ``refused`` (a WorkflowError) or ``error`` (anything else).
+    """
+    try:
+        from app import create_app
+        from models import db
+
+        app = create_app(app_config(url, tmp))
+    except Exception:
+        for batch_id in batch_ids:
+            results.put((username, batch_id, "error", traceback.format_exc(), "startup"))
+        barrier.abort()
+        return
+    with app.app_context():
+        for batch_id in batch_ids:
+            results.put((username, batch_id, *_approve_once(db.session, username, batch_id, barrier)))
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _approve_once(session, username: str, batch_id: int, barrier) -> tuple[str, str, str]:
+    from models import Batch
+    from workflows import WorkflowError
+    from workflows.batch import BATCH
+
+    try:
+        # Load everything the transition reads before the barrier: both reviewers hold the
+        # same version of the batch when they fire, as two browsers showing the same page.
+        actor = user(session, username)
+        _ = actor.permissions, actor.organization
+        batch = session.get(Batch, batch_id)
+        _ = batch.institution.parent, batch.version
+    except Exception:
+        session.rollback()
+        barrier.abort()
+        return "error", traceback.format_exc(), "load"
+    try:
+        barrier.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        session.rollback()
+        return "error", "barrier broken", "barrier"
+    try:
+        BATCH.fire(session, actor, batch, "province_approve")
+        session.commit()
+        return "ok", "", ""
+    except WorkflowError as exc:
+        session.rollback()
+        return "refused", exc.message, type(exc).__name__
+    except Exception as exc:
+        session.rollback()
+        return "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}", type(exc).__name__
+    finally:
+        session.expunge_all()
+
+
+def collect(results, processes, expected: int, timeout: float = 180) -> list[tuple]:
+    """Read ``expected`` results (before joining, so no child blocks on a full pipe)."""
+    import queue
+    import time
+
+    out = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(out) < expected:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                out.append(results.get(timeout=min(remaining, 1.0)))
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes) and results.empty():
+                    break
+    finally:
+        for p in processes:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+    return out
