@@ -125,6 +125,15 @@ class SecureModelView(AccessMixin, ModelView):
             abort(404)
         return obj
 
+    @expose("/action/", methods=("POST",))
+    def action_view(self):
+        """Bulk actions; one the user may not run is refused with a message, not silently."""
+        name = request.form.get("action", "")
+        if name and (name not in self._actions_data or not self.is_action_allowed(name)):
+            flash("无权执行该操作", "error")
+            return redirect(get_redirect_target() or self.get_url(".index_view"))
+        return super().action_view()
+
     def load_rows(self, ids) -> dict:
         """Rows of a bulk action's ``rowid`` values, through visibility (forged ids drop out)."""
         return load_visible(db.session, current_user, self.model, ids)

@@ -4,33 +4,14 @@ Importing this package imports every model so that Alembic and ``db.create_all``
 whole schema.
 """
 
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
-
-# Stable constraint names so Alembic migrations are identical on SQLite and PostgreSQL.
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-db = SQLAlchemy(model_class=Base)
-
-from models.attachment import Attachment, AttachmentKind  # noqa: E402
-from models.audit import AuditLog, Message, TransitionLog  # noqa: E402
-from models.batch import Batch, BatchStatus, Candidate  # noqa: E402
-from models.certificate import Certificate, CertificateStatus, NumberSegment, PrintStatus  # noqa: E402
-from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem  # noqa: E402
-from models.person import Person  # noqa: E402
-from models.user import Permission, Role, SmsCode, User, UserPermission  # noqa: E402
+from models.attachment import Attachment, AttachmentKind
+from models.audit import AuditLog, Message, TransitionLog
+from models.base import Base, db
+from models.batch import Batch, BatchStatus, Candidate
+from models.certificate import Certificate, CertificateStatus, NumberSegment, PrintStatus
+from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
+from models.person import Person
+from models.user import Permission, Role, SmsCode, User, UserPermission
 
 __all__ = [
     "db", "Base",

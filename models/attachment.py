@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
-from models import db
-from models.base import StrEnum, enum_column_type, utcnow
+from models.base import StrEnum, db, enum_column_type, utcnow
 
 
 class AttachmentKind(StrEnum):

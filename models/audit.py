@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import db
-from models.base import utcnow
+from models.base import db, utcnow
 
 
 class TransitionLog(db.Model):

@@ -7,8 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import db
-from models.base import StrEnum, enum_column_type, utcnow
+from models.base import StrEnum, db, enum_column_type, utcnow
 
 
 class CertificateStatus(StrEnum):

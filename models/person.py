@@ -7,8 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import db
-from models.base import utcnow
+from models.base import db, utcnow
 
 
 class Person(db.Model):

@@ -8,8 +8,7 @@ from flask_login import UserMixin
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models import db
-from models.base import StrEnum, enum_column_type, utcnow
+from models.base import StrEnum, db, enum_column_type, utcnow
 from models.org import Organization, OrgKind
 
 

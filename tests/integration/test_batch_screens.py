@@ -399,3 +399,12 @@ def test_export_follows_the_search_and_over_limit_gets_a_message(login, app):
     app.config["EXPORT_MAX_ROWS"] = 1
     resp = client.get("/admin/certificate_library/export.xlsx", follow_redirects=True)
     assert "超过上限 1 条" in flashes(resp)
+
+
+def test_a_bulk_action_the_user_may_not_run_says_so(login, session):
+    batch = batch_in(session, "inst_jinan", BatchStatus.authority_review)
+    resp = login("inst_jinan").post("/admin/batch/action/", {"action": "wf_authority_approve",
+                                                             "rowid": [str(batch.id)]}, follow_redirects=True)
+    assert "无权执行该操作" in flashes(resp)
+    session.refresh(batch)
+    assert batch.status == BatchStatus.authority_review

@@ -38,10 +38,6 @@ def app_config(url: str, tmp: str | os.PathLike) -> dict:
     }
 
 
-def has_migrations() -> bool:
-    return any(p.name != "__init__.py" for p in (REPO / "migrations" / "versions").glob("*.py"))
-
-
 @contextlib.contextmanager
 def preserved_logging():
     """Alembic's env.py runs logging.config.fileConfig, which disables every existing logger
@@ -61,17 +57,11 @@ def preserved_logging():
 
 
 def build_schema() -> None:
-    """What `flask db upgrade` does (inside an app context), or create_all while there are no
-    migrations yet."""
-    from models import db
+    """What `flask db upgrade` does (inside an app context): PostgreSQL gets the real migrations."""
+    import flask_migrate
 
-    if has_migrations():
-        import flask_migrate
-
-        with preserved_logging():
-            flask_migrate.upgrade()
-    else:
-        db.create_all()
+    with preserved_logging():
+        flask_migrate.upgrade()
 
 
 def make_rows(count: int, tag: int, pair: tuple[str, str | None] = PAIR, employer: str | None = None):

@@ -18,7 +18,6 @@ from pg_helpers import (
     approve_worker,
     build_schema,
     collect,
-    has_migrations,
     reviewable_batch,
     user,
 )
@@ -290,7 +289,6 @@ def test_demo_seed_reruns_cleanly(pg_app):
 
 
 # -- f. migrations match the models ---------------------------------------------------------------
-@pytest.mark.skipif(not has_migrations(), reason="migrations/versions holds no revision yet")
 def test_migrations_build_the_models_schema(fresh_db, tmp_path):
     from app import create_app
 
