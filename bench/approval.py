@@ -26,16 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, func, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
 
-from app import create_app  # noqa: E402
-from models import Certificate, User, db  # noqa: E402
-from seed.demo import Row, build_demo  # noqa: E402
-from seed.reference import ensure_reference  # noqa: E402
-from workflows.batch import BATCH, create_batch  # noqa: E402
-from workflows.scope import scope_name_pairs  # noqa: E402
-from workflows.validators import make_id_number  # noqa: E402
+from app import create_app
+from models import Certificate, User, db
+from seed.demo import build_demo
+from seed.reference import ensure_reference
+from workflows.batch import BATCH, create_batch
+from workflows.excel import CandidateRow as Row
+from workflows.scope import scope_name_pairs
+from workflows.validators import make_id_number
 
 CANDIDATES = 5_000
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import openpyxl  # noqa: E402
+import openpyxl
 
-from workflows.excel import build_candidate_template, parse_candidate_upload  # noqa: E402
-from workflows.validators import make_id_number  # noqa: E402
+from workflows.excel import build_candidate_template, parse_candidate_upload
+from workflows.validators import make_id_number
 
 ROWS = 10_000
 RUNS = 3

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from approval import scratch_postgres  # noqa: E402  (bench/ is on sys.path when run as a script)
+from approval import scratch_postgres  # bench/ is on sys.path when run as a script
 
 REGION, OCCUPATION, LEVEL = "3701", "001", "5"
 

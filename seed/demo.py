@@ -6,7 +6,6 @@ certificates, numbers and logs are exactly what the product would have produced.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import delete, update
@@ -19,24 +18,10 @@ from models.org import OrgKind, OrgStatus
 from models.user import Role, role_preset
 from seed.reference import ensure_reference, load_cities
 from workflows.batch import BATCH, create_batch
+from workflows.excel import CandidateRow as Row  # demo rows have the shape of a clean import
 from workflows.validators import make_credit_code, make_id_number
 
 DEMO_PASSWORD = "Demo@2026"
-
-
-@dataclass
-class Row:
-    """The shape of one clean template row, as workflows.excel returns it."""
-
-    row: int
-    name: str
-    id_number: str
-    birth_date: date
-    gender: str
-    phone: str | None
-    employer_name: str | None
-    occupation_name: str
-    level_name: str | None
 
 
 def clear_all(session: Session) -> None:

@@ -61,6 +61,24 @@ def session(app):
     return db.session
 
 
+@pytest.fixture(scope="module")
+def module_demo(demo_template, tmp_path_factory):
+    """One demo copy shared by a module whose tests never commit (tables of refusals …)."""
+    from tests.factories import shared_demo
+
+    with shared_demo(demo_template, tmp_path_factory.mktemp("module-demo")) as app:
+        yield app
+
+
+@pytest.fixture
+def rolled_session(module_demo):
+    """The module's shared demo, with whatever the test did rolled back afterwards."""
+    from tests.factories import rolled_back
+
+    with rolled_back(module_demo) as s:
+        yield s
+
+
 class Browser:
     """The Flask test client plus what a signed-in user's browser does: carry the CSRF token.
 

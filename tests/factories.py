@@ -55,11 +55,11 @@ def shared_demo(template, folder):
     """
     from app import create_app
     from models import db
+    from tests.conftest import _config
 
     path = folder / "shared-demo.db"
     shutil.copyfile(template, path)
-    app = create_app({"TESTING": True, "SECRET_KEY": "test-secret", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}",
-                      "SMS_OUTBOX_PATH": str(folder / "sms_outbox.log")})
+    app = create_app(_config(path, folder))
     try:
         yield app
     finally:

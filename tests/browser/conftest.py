@@ -8,6 +8,7 @@ A failing test leaves a full-page screenshot in ``test-artifacts/<test name>.png
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -125,9 +126,7 @@ def live_server(demo_template, tmp_path):
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     """The Chromium binary, once Playwright's Python package is known to be importable."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         _unavailable(PLAYWRIGHT_MISSING)
     path = find_chromium()
     if path is None:

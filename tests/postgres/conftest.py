@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from pg_helpers import app_config, build_schema  # noqa: E402
+from pg_helpers import app_config, build_schema
 
 TEST_DB = "certoffice_test"
 TEMPLATE_DB = "certoffice_template"

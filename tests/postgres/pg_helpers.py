@@ -66,7 +66,7 @@ def build_schema() -> None:
 
 def make_rows(count: int, tag: int, pair: tuple[str, str | None] = PAIR, employer: str | None = None):
     """``count`` clean template rows with valid, unique ID numbers; ``tag`` separates batches."""
-    from seed.demo import Row
+    from workflows.excel import CandidateRow as Row
     from workflows.validators import make_id_number
 
     rows = []

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from models import AuditLog, Batch, BatchStatus, Message, TransitionLog
 from models.org import OrgKind
 from models.user import Permission, Role
-from tests.factories import advance, make_batch, make_user, rolled_back, shared_demo, user
+from tests.factories import advance, make_batch, make_user, user
 from workflows import StaleObjectError, WorkflowError
 from workflows.batch import BATCH, mark_candidate
 from workflows.engine import Guard, Transition, Workflow, actor
@@ -56,17 +56,10 @@ def _db_state(session, batch_id):
     return session.execute(select(Batch.__table__.c.status).where(Batch.__table__.c.id == batch_id)).scalar_one()
 
 
-@pytest.fixture(scope="module")
-def demo(demo_template, tmp_path_factory):
-    with shared_demo(demo_template, tmp_path_factory.mktemp("engine")) as app:
-        yield app
-
-
 @pytest.fixture
-def session(demo):
-    """This module's tests never commit: one demo copy, each test rolled back (see factories)."""
-    with rolled_back(demo) as s:
-        yield s
+def session(rolled_session):
+    """This module's tests share one demo copy and are rolled back; tests that commit use conftest's app."""
+    return rolled_session
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from models import Certificate, Level, NumberSegment, Occupation, db
 from models.base import local_today
-from tests.factories import org, rolled_back, shared_demo
+from tests.factories import org
 from workflows import WorkflowError
 from workflows.numbering import SegmentKey, allocate_numbers, rollover, segment_key
 
@@ -15,17 +15,10 @@ FUTURE = 2031  # a year no demo number uses, so every segment starts empty
 BRICK_JUNIOR = SegmentKey(FUTURE, "3701", "001", "5")
 
 
-@pytest.fixture(scope="module")
-def demo(demo_template, tmp_path_factory):
-    with shared_demo(demo_template, tmp_path_factory.mktemp("numbering")) as app:
-        yield app
-
-
 @pytest.fixture
-def session(demo):
-    """One demo copy for the module, each test rolled back; tests that commit use ``fresh``."""
-    with rolled_back(demo) as s:
-        yield s
+def session(rolled_session):
+    """This module's tests share one demo copy and are rolled back; tests that commit use conftest's app."""
+    return rolled_session
 
 
 @pytest.fixture
