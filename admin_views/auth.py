@@ -156,6 +156,8 @@ def _pending(key: str) -> tuple[User | None, dict]:
     if started is None or utcnow() - started > timedelta(minutes=PENDING_MINUTES):
         session.pop(key, None)
         return None, {}
+    if data.get("uid") is None:
+        return None, data  # 找回密码 for a username without a usable account: no user, same page
     user = db.session.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
     if user is None:
         session.pop(key, None)
@@ -344,7 +346,7 @@ def forgot():
         try:
             user, code = rules.start_password_reset(db.session, form.username.data, sender, now=now,
                                                     ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                                    resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+                                                    resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), ip=client_ip())
         except rules.SmsThrottled as exc:
             flash(exc.message, "warning")  # the code sent a moment ago still works
             user = db.session.scalars(select(User).where(User.username == form.username.data.strip())).first()
@@ -353,7 +355,9 @@ def forgot():
             flash(exc.message, "danger")
             return render_template("auth/forgot.html", form=form, step="username")
         db.session.commit()
-        session[RESET] = {"uid": user.id, "at": now.isoformat(), **({"hint": code} if code and _show_code() else {})}
+        # the same answer whether or not the account exists (no username enumeration)
+        session[RESET] = {"uid": user.id if user else None, "at": now.isoformat(),
+                          **({"hint": code} if code and _show_code() else {})}
         return redirect(url_for("auth.forgot_reset"))
     return render_template("auth/forgot.html", form=form, step="username")
 
@@ -361,11 +365,13 @@ def forgot():
 @bp.route("/forgot/reset", methods=["GET", "POST"])
 def forgot_reset():
     user, pending = _pending(RESET)
-    if user is None:
+    if user is None and not pending:
         flash("请先输入用户名获取验证码", "warning")
         return redirect(url_for("auth.forgot"))
     form = ResetForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and user is None:
+        flash("验证码错误", "danger")  # what a wrong code for a real account says
+    elif request.method == "POST" and user is not None and form.validate():
         try:
             rules.reset_password_with_code(db.session, user, form.code.data, form.new_password.data,
                                            form.confirm_password.data, now=utcnow(),
@@ -378,15 +384,18 @@ def forgot_reset():
             session.pop(RESET, None)
             flash("密码已重置，请使用新密码登录", "success")
             return redirect(url_for("auth.login"))
-    return render_template("auth/forgot.html", form=form, step="reset", phone=rules.mask_phone(user.phone),
+    return render_template("auth/forgot.html", form=form, step="reset", phone=None,
                            hint=pending.get("hint") if _show_code() else None,
                            resend_url=url_for("auth.forgot_resend"))
+
 
 
 @bp.route("/forgot/resend", methods=["POST"])
 def forgot_resend():
     user, pending = _pending(RESET)
     if user is None:
+        if pending:
+            return redirect(url_for("auth.forgot_reset"))
         flash("请先输入用户名获取验证码", "warning")
         return redirect(url_for("auth.forgot"))
     _resend(user, rules.Purpose.RESET, RESET, pending)

@@ -310,16 +310,21 @@ def change_password(session: Session, user: User, old: str, new: str, confirm: s
 
 
 def start_password_reset(session: Session, username: str, sender, *, now: datetime, ttl_minutes: int = 5,
-                         resend_seconds: int = 60) -> tuple[User, str]:
-    """找回密码, step one: a code to the account's bound phone. Raises ``SmsThrottled`` when
-    a code went out less than a minute ago (the caller moves on to step two anyway)."""
+                         resend_seconds: int = 60, ip: str | None = None) -> tuple[User | None, str | None]:
+    """找回密码, step one: a code to the account's bound phone.
+
+    An unknown username, or an account that may not sign in, gets (None, None) and no SMS —
+    the page answers the same either way, so it never tells an outsider which accounts exist.
+    Raises ``SmsThrottled`` when a code went out less than a minute ago (the caller moves on
+    to step two anyway)."""
     typed = (username or "").strip()
-    user = session.scalars(select(User).where(User.username == typed)).first() if typed else None
-    if user is None:
-        raise WorkflowError("用户名不存在")
-    refusal = login_refusal(user)
+    if not typed:
+        raise WorkflowError("请输入用户名")
+    user = session.scalars(select(User).where(User.username == typed)).first()
+    refusal = "用户名不存在" if user is None else login_refusal(user)
     if refusal:
-        raise WorkflowError(refusal)
+        log(session, user, Kind.PASSWORD, f"找回密码未发送验证码：{refusal}", username=typed[:64], ip=ip)
+        return None, None
     return user, issue_code(session, user, Purpose.RESET, sender, now=now, ttl_minutes=ttl_minutes,
                             resend_seconds=resend_seconds)
 

@@ -372,7 +372,9 @@ def test_forgot_password_by_sms(browser, login, session):
     assert resp.status_code == 302 and location(resp).endswith("/forgot/reset")
     page = text(browser.get("/forgot/reset"))
     code = browser.sms_code()
-    assert "验证码已发送至 138****" in page and f"演示环境验证码：<strong>{code}</strong>" in page
+    # the page never shows whose phone (or whether there is one): the same text for any username
+    assert "如账号存在且已绑定手机，验证码已发送至绑定的手机" in page and "138****" not in page
+    assert f"演示环境验证码：<strong>{code}</strong>" in page
 
     form = {"code": code, "new_password": "weak", "confirm_password": "weak"}
     assert "密码至少8位" in text(browser.post("/forgot/reset", form))
@@ -383,9 +385,15 @@ def test_forgot_password_by_sms(browser, login, session):
     assert signed_in(login("inst_jinan", "Better2026"))
 
 
-def test_forgot_password_unknown_user(browser):
+def test_forgot_password_does_not_tell_which_accounts_exist(browser, app):
+    """An unknown username gets the same next page as a real one, no SMS, and any code is wrong."""
     resp = browser.post("/forgot", {"username": "nobody"}, token_from="/forgot")
-    assert resp.status_code == 200 and "用户名不存在" in text(resp)
+    assert resp.status_code == 302 and location(resp).endswith("/forgot/reset")
+    page = text(browser.get("/forgot/reset"))
+    assert "如账号存在且已绑定手机，验证码已发送至绑定的手机" in page and "用户名不存在" not in page
+    resp = browser.post("/forgot/reset", {"code": "123456", "new_password": "Better2026",
+                                          "confirm_password": "Better2026"}, token_from="/forgot/reset")
+    assert "验证码错误" in text(resp)
 
 
 def test_forgot_reset_needs_the_first_step(browser):
