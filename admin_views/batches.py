@@ -19,7 +19,7 @@ from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.batch import BATCH, EDITABLE_STATES, mark_candidate
+from workflows.batch import BATCH, REVIEWS, awaiting_review, can_edit, mark_candidate
 from workflows.candidates import (
     add_attachments,
     import_batch,
@@ -111,9 +111,8 @@ class BatchView(WorkflowModelView):
             "pages": max((batch.candidate_count + CANDIDATES_PER_PAGE - 1) // CANDIDATES_PER_PAGE, 1),
             "attachments": attachments,
             "logs": logs,
-            "editable": batch.status in EDITABLE_STATES and batch.institution_id == current_user.organization_id
-            and current_user.has(Permission.batch_manage),
-            "reviewing": bool(transitions & {"authority_approve", "province_approve"}),
+            "editable": can_edit(current_user, batch),
+            "reviewing": bool(transitions & set(REVIEWS)),
         }
 
     def _back(self, batch_id, **extra):
@@ -213,7 +212,7 @@ class BatchView(WorkflowModelView):
             except WorkflowError as exc:
                 db.session.rollback()
                 flash(exc.message, "error")
-        elif batch.status not in EDITABLE_STATES or batch.institution_id != current_user.organization_id:
+        elif not can_edit(current_user, batch):
             abort(404)
         occupations = db.session.scalars(select(Occupation).order_by(Occupation.code)).all()
         levels = db.session.scalars(select(Level).order_by(Level.code.desc())).all()
@@ -268,7 +267,7 @@ class BatchCreateView(AccessMixin, BaseView):
     @expose("/attachments/<int:id>")
     def attachments_view(self, id):
         batch = _visible_or_404(Batch, id)
-        if batch.status not in EDITABLE_STATES:
+        if not can_edit(current_user, batch):
             abort(404)
         attachments = db.session.scalars(
             select(Attachment).where(Attachment.owner_type == "batch", Attachment.owner_id == batch.id)
@@ -280,6 +279,14 @@ class BatchCreateView(AccessMixin, BaseView):
         batch = _visible_or_404(Batch, id)
         flash(f"批次「{batch.name}」已进入我的批次-待提交", "success")
         return redirect(url_for("batch.index_view", tab="draft"))
+
+
+def _reviewed_states(user) -> set:
+    """已审核: every state after the one that waits for this reviewer."""
+    order = [S.authority_review, S.province_review, S.approved, S.rejected]
+    waiting = awaiting_review(user)
+    first = min((order.index(s) for s in waiting), default=len(order))
+    return set(order[first + 1:]) | {S.rejected}
 
 
 def register(admin) -> None:
@@ -299,10 +306,7 @@ def register(admin) -> None:
         kinds=REVIEWERS, permission=Permission.batch_review, name="审核批次", category=category,
         endpoint="batch_review",
         tabs=[
-            ("pending", "待审核", lambda: Batch.status == (
-                S.authority_review if current_user.kind == OrgKind.authority else S.province_review)),
-            ("reviewed", "已审核", lambda: Batch.status.in_(
-                (S.province_review, S.approved, S.rejected) if current_user.kind == OrgKind.authority
-                else (S.approved, S.rejected))),
+            ("pending", "待审核", lambda: Batch.status.in_(awaiting_review(current_user))),
+            ("reviewed", "已审核", lambda: Batch.status.in_(_reviewed_states(current_user))),
         ],
     ))

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from models import Batch, BatchStatus, Certificate, db
 from models.certificate import CertificateStatus
 from models.org import OrgKind
+from workflows.batch import awaiting_review
 from workflows.visibility import visible
 
 APP_NAME = "建设行业人员证书管理后台"
@@ -39,11 +40,9 @@ class HomeView(AdminIndexView):
     def _cards(self):
         kind = current_user.kind
         cards = []
-        if kind == OrgKind.authority:
-            cards.append(("待审核批次", self._count(Batch, Batch.status == BatchStatus.authority_review),
-                          url_for("batch_review.index_view", tab="pending")))
-        if kind == OrgKind.province:
-            cards.append(("待审核批次", self._count(Batch, Batch.status == BatchStatus.province_review),
+        waiting = awaiting_review(current_user)
+        if waiting:
+            cards.append(("待审核批次", self._count(Batch, Batch.status.in_(waiting)),
                           url_for("batch_review.index_view", tab="pending")))
         if kind in (OrgKind.institution, OrgKind.direct_institution):
             cards.append(("待提交批次", self._count(Batch, Batch.status == BatchStatus.draft),

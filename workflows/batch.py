@@ -173,6 +173,14 @@ BATCH = Workflow(
 )
 
 
+REVIEWS = ("authority_approve", "province_approve")
+
+
+def awaiting_review(user) -> set:
+    """The batch states waiting for this reviewer (from the table, not a second rule)."""
+    return BATCH.awaiting(user, *REVIEWS)
+
+
 # -- batch contents ------------------------------------------------------------------------
 def _count(session: Session, batch: Batch) -> int:
     return session.scalar(select(func.count()).select_from(Candidate).where(Candidate.batch_id == batch.id)) or 0
@@ -230,6 +238,15 @@ def ensure_editable(user, batch: Batch) -> None:
         raise WorkflowError(f"批次状态为「{batch.status.label}」，不能修改")
 
 
+def can_edit(user, batch: Batch) -> bool:
+    """Whether ``ensure_editable`` would let ``user`` change ``batch`` now (what pages offer)."""
+    try:
+        ensure_editable(user, batch)
+    except WorkflowError:
+        return False
+    return True
+
+
 def touch(batch: Batch) -> None:
     """Bump the batch's version: a concurrent approval of a batch whose contents just changed
     fails with 「该记录已被他人处理」 instead of issuing stale data."""
@@ -284,8 +301,7 @@ def create_batch(session: Session, user, name: str, rows, occupations, levels) -
 def mark_candidate(session: Session, user, candidate: Candidate, failed: bool, note: str | None) -> None:
     """A reviewer marks one candidate 审核不通过 (with a note) or clears the mark (003 §七.1)."""
     batch = candidate.batch
-    approvals = {"authority_approve", "province_approve"}
-    if not any(t.name in approvals for t in BATCH.available(user, batch)):
+    if not any(t.name in REVIEWS for t in BATCH.available(user, batch)):
         raise WorkflowError("只有当前审核人可以标记考生")
     note = (note or "").strip() or None
     if failed and not note:

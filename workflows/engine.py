@@ -152,6 +152,11 @@ class Workflow:
         """Transitions the user could fire on some object: what list pages offer as actions."""
         return [t for t in self.transitions.values() if self._may_in_principle(user, t)]
 
+    def awaiting(self, user: User, *names: str) -> set:
+        """States in which rows wait for ``user``: sources of the named transitions it is offered
+        (审核批次 待审核 for an authority is authority_review, for the province province_review)."""
+        return {s for t in self.offered(user) if t.name in names for s in t.sources}
+
     def _may_in_principle(self, user: User, transition: Transition) -> bool:
         if user is None or (transition.permission is not None and not user.has(transition.permission)):
             return False

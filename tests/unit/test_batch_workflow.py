@@ -35,7 +35,7 @@ from tests.factories import (
     user,
 )
 from workflows import WorkflowError
-from workflows.batch import BATCH, mark_candidate
+from workflows.batch import BATCH, awaiting_review, mark_candidate
 
 S = BatchStatus
 REASON = "培训记录不全"
@@ -600,3 +600,13 @@ def test_demo_batches_of_every_state_exist_for_both_institutions(session):
     for code in ("JG370101", "JG370201"):
         assert {s.value for c, s in rows if c == code} == STATES
 
+
+
+@pytest.mark.parametrize(("username", "states"), [
+    ("jinan", {S.authority_review}), ("jinan_reviewer", {S.authority_review}), ("qingdao", {S.authority_review}),
+    ("province", {S.province_review}), ("province_reviewer", {S.province_review}),
+    ("inst_jinan", set()), ("direct_inst", set()), ("enterprise", set()), ("ministry", set()),
+])
+def test_what_waits_for_each_reviewer_comes_from_the_table(session, username, states):
+    """审核批次 待审核 and the 首页 count: the sources of the review transitions a user is offered."""
+    assert awaiting_review(user(session, username)) == states
