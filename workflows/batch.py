@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Batch, BatchStatus, Candidate, Certificate, Organization, Person
@@ -395,21 +395,14 @@ def issue_certificates(session: Session, batch: Batch) -> list[int]:
             insert(Certificate).returning(Certificate.id, Certificate.number).execution_options(render_nulls=True),
             chunk)
         by_number.update({num: cid for cid, num in returned})
-    # link each candidate to its certificate in one statement (the batch holds one row per pair)
-    issued = (
-        select(Certificate.id)
-        .join(Person, Person.id == Certificate.person_id)
-        .where(
-            Certificate.batch_id == batch.id,
-            Person.id_number == Candidate.id_number,
-            Certificate.occupation_id == Candidate.occupation_id,
-            Certificate.level_id.is_not_distinct_from(Candidate.level_id),
+    # link candidates to their certificates: one UPDATE … CASE per 500 rows, not one per row
+    links = [(c.id, by_number[numbers[c.id]]) for c in candidates]
+    for chunk in _chunks(links):
+        session.execute(
+            update(Candidate)
+            .where(Candidate.id.in_([cid for cid, _ in chunk]))
+            .values(certificate_id=case(dict(chunk), value=Candidate.id))
+            .execution_options(synchronize_session=False)
         )
-        .scalar_subquery()
-    )
-    session.execute(
-        update(Candidate).where(Candidate.batch_id == batch.id).values(certificate_id=issued)
-        .execution_options(synchronize_session=False)
-    )
     session.expire_all()
     return list(by_number.values())
