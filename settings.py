@@ -51,7 +51,20 @@ class Defaults:
     BATCH_MAX_IMAGES = 20
     ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024
 
+    # SPEC §10 证书查询: lookups (form and QR code) per client IP per fixed window of seconds
+    VERIFY_RATE_LIMIT = 10
+    VERIFY_RATE_WINDOW = 60
+    # Signs the QR codes printed on certificates; falls back to SECRET_KEY. Set it on its own so
+    # that rotating SECRET_KEY does not break the codes on years of printed paper.
+    VERIFY_TOKEN_SECRET = None
+    # Public address printed in the QR code (e.g. https://zscx.example.gov.cn) when the back
+    # office is reached under another host name; unset: the host of the printing request.
+    VERIFY_PUBLIC_URL = None
+
     PROXY_COUNT = 0  # proxies in front of gunicorn whose X-Forwarded-For/-Proto are trusted
+
+    # SPEC §5.2: Shandong's rule — exactly one field per 变更 application
+    CHANGE_ONE_FIELD_PER_APPLICATION = True
 
     PAGE_SIZE = 20
     EXPORT_MAX_ROWS = 200_000
@@ -73,6 +86,11 @@ ENV_OVERRIDES = {
     "EXPORT_MAX_ROWS": int,
     "SESSION_COOKIE_SECURE": _bool,
     "PROXY_COUNT": int,
+    "CHANGE_ONE_FIELD_PER_APPLICATION": _bool,
+    "VERIFY_RATE_LIMIT": int,
+    "VERIFY_RATE_WINDOW": int,
+    "VERIFY_TOKEN_SECRET": str,
+    "VERIFY_PUBLIC_URL": str,
 }
 
 

@@ -32,10 +32,11 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_locale)
     csrf.init_app(app)
 
-    from admin_views import auth, menu
+    from admin_views import auth, menu, verify
 
     auth.init_app(app)
     menu.init_app(app)
+    verify.init_app(app)
     app.jinja_env.filters["batch_state"] = _batch_state
     app.jinja_env.filters["local_time"] = format_local
 

@@ -23,14 +23,14 @@ from flask_login import current_user
 from sqlalchemy import false, or_
 from sqlalchemy import inspect as sa_inspect
 
-from models import db
+from models import Attachment, db
 from models.base import format_local, local_today
 from workflows import StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
 from workflows.excel import stream_xlsx
 from workflows.search import TermKind, classify
-from workflows.visibility import clause, load_visible
+from workflows.visibility import clause, get_visible, load_visible
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -228,7 +228,7 @@ class WorkflowModelView(SecureModelView):
     def init_actions(self):
         super().init_actions()
         for transition in self.workflow.transitions.values():
-            if not transition.bulk:
+            if not (transition.bulk and transition.manual):
                 continue
             name = f"wf_{transition.name}"
             self._actions.append((name, transition.label))
@@ -238,12 +238,16 @@ class WorkflowModelView(SecureModelView):
     def is_action_allowed(self, name):
         if name.startswith("wf_"):
             transition = self.workflow.transitions.get(name[3:])
-            return transition is not None and transition in self.workflow.offered(current_user)
+            return transition is not None and transition in self.offered_transitions()
         return super().is_action_allowed(name)
+
+    def offered_transitions(self):
+        """What this user may be offered on this list; ``manual=False`` ones are fired only by code."""
+        return [t for t in self.workflow.offered(current_user) if t.manual]
 
     def available_transitions(self, obj):
         """Buttons for the detail page: what this user may fire on this row now."""
-        return self.workflow.available(current_user, obj)
+        return [t for t in self.workflow.available(current_user, obj) if t.manual]
 
     # -- firing ----------------------------------------------------------------------------
     def _bulk_transition(self, name, ids):
@@ -271,7 +275,7 @@ class WorkflowModelView(SecureModelView):
         """The small form a transition with a mandatory reason opens (审核不通过 …)."""
         name = request.values.get("transition", "")
         transition = self.workflow.transitions.get(name)
-        if transition is None or not transition.needs_reason or transition not in self.workflow.offered(current_user):
+        if transition is None or not transition.needs_reason or transition not in self.offered_transitions():
             abort(404)
         ids = request.values.getlist("id")
         return_url = get_redirect_target() or self.get_url(".index_view")
@@ -295,13 +299,14 @@ class WorkflowModelView(SecureModelView):
         obj = self.get_one(request.form.get("id"))
         return_url = get_redirect_target() or self.get_url(".details_view", id=obj.id)
         transition = self.workflow.transitions.get(name)
-        if transition is None:
+        if transition is None or not transition.manual:
             abort(404)
         try:
             seen = request.form.get("version")
             if seen and hasattr(obj, "version") and str(obj.version) != seen:
                 raise StaleObjectError()
-            self.workflow.fire(db.session, current_user, obj, name, request.form.get("reason"))
+            data = {key[5:]: value for key, value in request.form.items() if key.startswith("data_") and value}
+            self.workflow.fire(db.session, current_user, obj, name, request.form.get("reason"), **data)
             db.session.commit()
         except WorkflowError as exc:
             db.session.rollback()
@@ -318,3 +323,24 @@ class WorkflowModelView(SecureModelView):
 def log_download(obj, what: str) -> None:
     """Every export and file download is in the operation log (SPEC §8, §11)."""
     log(db.session, current_user, Kind.DOWNLOAD, what, obj=obj, ip=client_ip())
+
+
+class AttachmentFilesMixin:
+    """Download a document or preview an image of a row this view shows (batch resources,
+    business application photos) — only through the attachment owner's visibility."""
+
+    @expose("/file/<int:attachment_id>")
+    def file_view(self, attachment_id):
+        try:
+            attachment = get_visible(db.session, current_user, Attachment, attachment_id)
+        except WorkflowError:
+            abort(404)
+        log(db.session, current_user, Kind.DOWNLOAD, f"下载附件 {attachment.filename}", obj=attachment,
+            ip=client_ip())
+        db.session.commit()
+        inline = attachment.kind.value == "image" and request.args.get("inline") == "1"
+        response = Response(attachment.data, mimetype=attachment.content_type)
+        disposition = "inline" if inline else "attachment"
+        response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response

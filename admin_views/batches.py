@@ -13,7 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AccessMixin, WorkflowModelView, client_ip
+from admin_views.base import AccessMixin, AttachmentFilesMixin, WorkflowModelView, client_ip
 from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, TransitionLog, db
 from models.org import OrgKind
 from models.user import Permission
@@ -53,7 +53,7 @@ def _visible_or_404(model, ident):
         abort(404)
 
 
-class BatchView(WorkflowModelView):
+class BatchView(AttachmentFilesMixin, WorkflowModelView):
     """我的批次 for institutions, 审核批次 for authorities and the province: one table, two menus."""
 
     workflow = BATCH
@@ -155,22 +155,6 @@ class BatchView(WorkflowModelView):
                              "资料已删除")
         if request.form.get("next") == "wizard":
             return redirect(url_for("batch_create.attachments_view", id=batch.id))
-        return response
-
-    @expose("/file/<int:attachment_id>")
-    def file_view(self, attachment_id):
-        """Download a document or preview an image; only through the owner's visibility."""
-        attachment = _visible_or_404(Attachment, attachment_id)
-        log(db.session, current_user, Kind.DOWNLOAD, f"下载批次资料 {attachment.filename}", obj=attachment,
-            ip=client_ip())
-        db.session.commit()
-        inline = attachment.kind.value == "image" and request.args.get("inline") == "1"
-        response = Response(attachment.data, mimetype=attachment.content_type)
-        disposition = "inline" if inline else "attachment"
-        from urllib.parse import quote
-
-        response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}"
-        response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     @expose("/candidate/mark/", methods=("POST",))

@@ -1,15 +1,40 @@
-"""证书管理 / 证书库 (003 §六.2, §七.2, §八.2) and 证书号段维护 (003 §八.5)."""
+"""证书管理 / 证书库 (003 §六.2, §七.2, §八.2) and 证书号段维护 (003 §八.5).
+
+证书查看 (institutions, authorities) is read-only; the province's 证书库 is a
+``WorkflowModelView`` over ``workflows.certificate.CERTIFICATE``: its list actions and detail
+buttons (注销, 激活, 作废) come from that table. Both load every row through the base
+view's visibility hook.
+"""
 
 from __future__ import annotations
 
+from flask_admin.contrib.sqla import filters as sqla_filters
+from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView
-from models import Certificate, Level, NumberSegment, Occupation, Person, TransitionLog, db
-from models.org import OrgKind
+from admin_views.base import SecureModelView, WorkflowModelView
+from models import (
+    Certificate,
+    Level,
+    NumberSegment,
+    Occupation,
+    Organization,
+    Person,
+    TransitionLog,
+    User,
+    db,
+)
+from models.base import format_local
+from models.certificate import CertificateStatus, PrintStatus
+from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
-from workflows.search import TermKind, prefix_pattern
+from workflows.certificate import CERTIFICATE, state_label
+from workflows.search import MAX_TERM, TermKind, prefix_pattern
+from workflows.visibility import visible
+
+MAX_ID = 2**31 - 1  # beyond any row id, and beyond what SQLite binds without overflowing
 
 
 def _holder(view, context, model, name):
@@ -24,27 +49,171 @@ def _level(view, context, model, name):
     return model.level.name if model.level else "-"
 
 
+def _print_status(view, context, model, name):
+    if model.print_status == PrintStatus.printed and model.printed_at:
+        by = view.printed_by(model)
+        return f"{model.print_status.label}（{format_local(model.printed_at)}{' ' + by if by else ''}）"
+    return model.print_status.label
+
+
+def _links(view, certificates):
+    if not certificates:
+        return "-"
+    return Markup("、").join(
+        Markup('<a href="{}" class="certificate-link">{}</a>').format(view.get_url(".details_view", id=c.id), c.number)
+        for c in certificates
+    )
+
+
+def _replaces(view, context, model, name):
+    return _links(view, view.related(Certificate.id == model.replaces_id) if model.replaces_id else [])
+
+
+def _replaced_by(view, context, model, name):
+    return _links(view, view.related(Certificate.replaces_id == model.id))
+
+
 def _persons_where(*predicates):
     return Certificate.person_id.in_(select(Person.id).where(*predicates))
 
 
-class CertificateView(SecureModelView):
-    """Certificates the user may see (SPEC §1): issued by the institution, by the authority's
-    institutions, or all for the province (证书库)."""
+# -- filters (证书库: 发证机构, 职业(工种), 等级, 证书状态, 发证日期) ---------------------------------
+# Every filter is a predicate on an indexed column of the certificate itself (ids, or a subquery
+# for the issuer's name), so filtering never joins and never walks a million rows. A value of the
+# wrong type (letters for an id or a date) fails ``clean`` with ValueError: Flask-Admin then
+# drops the filter and flashes ``get_invalid_value_msg`` instead of failing.
+class IdEqualFilter(sqla_filters.FilterEqual):
+    """An id chosen from a select whose options are read per request (``load_options``)."""
+
+    def __init__(self, column, name, url_key, load_options):
+        super().__init__(column, name)
+        self.url_key = url_key
+        self.load_options = load_options
+
+    def clean(self, value):
+        ident = int(value)
+        if not 0 < ident <= MAX_ID:
+            raise ValueError(value)
+        return ident
+
+    def operation(self):
+        return "等于"
+
+
+class IssuerNameFilter(sqla_filters.BaseSQLAFilter):
+    """发证机构 by the start of its name (an indexed prefix, not ``%…%``)."""
+
+    url_key = "issuer_name"
+
+    def __init__(self):
+        super().__init__(Certificate.issuer_id, "发证机构")
+
+    def clean(self, value):
+        term = (value or "").strip().strip("%_")
+        if not term or len(term) > MAX_TERM:
+            raise ValueError(value)
+        return term
+
+    def apply(self, query, value, alias=None):
+        names = select(Organization.id).where(Organization.name.like(prefix_pattern(value), escape="\\"))
+        return query.filter(Certificate.issuer_id.in_(names))
+
+    def operation(self):
+        return "名称开头是"
+
+
+class StatusFilter(sqla_filters.EnumEqualFilter):
+    url_key = "status"
+
+    def __init__(self):
+        super().__init__(Certificate.status, "证书状态", options=[(s.value, s.label) for s in CertificateStatus])
+
+    def clean(self, value):
+        return CertificateStatus(value)  # ValueError, where Flask-Admin's enum filter raises KeyError (a 500)
+
+    def operation(self):
+        return "等于"
+
+
+class DateFromFilter(sqla_filters.DateGreaterFilter):
+    url_key = "issued_from"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) >= value)
+
+    def operation(self):
+        return "不早于"
+
+
+class DateToFilter(sqla_filters.DateSmallerFilter):
+    url_key = "issued_to"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) <= value)
+
+    def operation(self):
+        return "不晚于"
+
+
+class DateRangeFilter(sqla_filters.DateBetweenFilter):
+    url_key = "issued_between"
+
+    def operation(self):
+        return "介于"
+
+
+def _issuer_options():
+    """Issuing organizations this user may see (the province: all; an authority: its own)."""
+    stmt = select(Organization.id, Organization.name).where(Organization.kind.in_(ISSUING_KINDS))
+    return db.session.execute(visible(current_user, stmt, Organization).order_by(Organization.code)).all()
+
+
+def _occupation_options():
+    return db.session.execute(select(Occupation.id, Occupation.name).order_by(Occupation.code)).all()
+
+
+def _level_options():
+    return db.session.execute(select(Level.id, Level.name).order_by(Level.code)).all()
+
+
+def certificate_filters() -> list:
+    """New instances per view: a filter keeps per-view state once bound."""
+    return [
+        IdEqualFilter(Certificate.issuer_id, "发证机构", "issuer", _issuer_options),
+        IssuerNameFilter(),
+        IdEqualFilter(Certificate.occupation_id, "职业(工种)", "occupation", _occupation_options),
+        IdEqualFilter(Certificate.level_id, "等级", "level", _level_options),
+        StatusFilter(),
+        DateRangeFilter(Certificate.issue_date, "发证日期"),
+        DateFromFilter(Certificate.issue_date, "发证日期"),
+        DateToFilter(Certificate.issue_date, "发证日期"),
+    ]
+
+
+class CertificateColumns:
+    """What both certificate views show and how they search and filter: declarations only."""
 
     details_template = "certificate/details.html"
     column_list = ("number", "holder", "employer", "occupation", "level", "issuer", "issue_date", "status",
                    "print_status")
-    column_details_list = ("number", "holder", "employer", "occupation", "level", "issuer", "batch", "issue_date",
-                           "valid_until", "status", "print_status", "endorsement_count", "replaces")
+    column_details_list = ("number", "status", "person_name", "id_number", "employer", "occupation", "level",
+                           "issuer", "batch", "issue_date", "valid_until", "print_status", "endorsement_count",
+                           "replaces", "replaced_by")
     column_labels = {
         "number": "证书编号", "holder": "姓名/身份证号", "employer": "工作单位", "occupation": "职业(工种)",
         "level": "等级", "issuer": "发证机构", "issue_date": "发证日期", "status": "证书状态",
         "print_status": "打印状态", "batch": "批次", "valid_until": "有效期至", "endorsement_count": "签注次数",
-        "replaces": "补办前证书",
+        "replaces": "补办前证书", "replaced_by": "补办后证书", "person_name": "姓名", "id_number": "身份证号",
     }
-    column_formatters = {"holder": _holder, "employer": _employer, "level": _level}
-    column_formatters_detail = column_formatters
+    column_formatters = {"holder": _holder, "employer": _employer, "level": _level, "print_status": _print_status}
+    column_formatters_detail = {
+        **column_formatters,
+        "person_name": lambda v, c, m, n: m.person.name,
+        "id_number": lambda v, c, m, n: m.person.id_number,
+        "valid_until": lambda v, c, m, n: m.valid_until or "-",
+        "replaces": _replaces,
+        "replaced_by": _replaced_by,
+    }
     column_sortable_list = ("number", "issue_date")
     column_default_sort = ("id", True)
     search_hint = "证书编号、身份证号或姓名"
@@ -72,7 +241,8 @@ class CertificateView(SecureModelView):
 
     def __init__(self, *, kinds, **kwargs):
         self.kinds = kinds
-        self.permission = Permission.certificate_view if kinds != "individual" else None
+        self.permission = Permission.certificate_view
+        self.column_filters = certificate_filters()
         super().__init__(Certificate, **kwargs)
 
     def get_query(self):
@@ -81,13 +251,60 @@ class CertificateView(SecureModelView):
             joinedload(Certificate.occupation), joinedload(Certificate.level), joinedload(Certificate.issuer),
         )
 
+    # -- filters: readable URL keys, options read per request, a Chinese refusal ----------------
+    def get_filter_arg(self, index, flt):
+        return getattr(flt, "url_key", None) or super().get_filter_arg(index, flt)
+
+    def _get_filter_groups(self):
+        groups = super()._get_filter_groups()  # copies: filling them in touches no shared state
+        for items in (groups or {}).values():
+            for item in items:
+                load = getattr(self._filters[item["index"]], "load_options", None)
+                if load is not None:
+                    item["options"] = [(str(key), label) for key, label in load()]
+        return groups
+
+    def get_invalid_value_msg(self, value, filter):
+        return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
+
+    # -- the details page ------------------------------------------------------------------------
+    def related(self, *predicates) -> list:
+        """Certificates linked by a reissue, through visibility: a link never names a hidden row."""
+        return self.visible_query().filter(*predicates).order_by(Certificate.id).all()
+
+    def printed_by(self, certificate) -> str:
+        if certificate.printed_by_id is None:
+            return ""
+        user = db.session.get(User, certificate.printed_by_id)
+        return user.name if user is not None else ""
+
     def business_log(self, certificate):
-        """业务日志: every transition recorded against this certificate."""
-        return db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor))
-            .where(TransitionLog.object_type == "certificate", TransitionLog.object_id == certificate.id)
+        """业务日志: every transition recorded against this certificate, oldest first."""
+        stmt = (
+            select(TransitionLog)
+            .options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
+            .where(TransitionLog.object_type == CERTIFICATE.object_type, TransitionLog.object_id == certificate.id)
             .order_by(TransitionLog.id)
-        ).all()
+        )
+        return db.session.scalars(visible(current_user, stmt, TransitionLog)).all()
+
+    @staticmethod
+    def state_label(value) -> str:
+        return state_label(value)
+
+
+class CertificateView(CertificateColumns, SecureModelView):
+    """证书查看 (003 §六.2, §七.2): certificates the institution issued, or the authority's
+    institutions issued (SPEC §1). Read-only: no actions, no buttons."""
+
+    def available_transitions(self, certificate) -> list:
+        return []
+
+
+class CertificateLibraryView(CertificateColumns, WorkflowModelView):
+    """证书库 (003 §八.2): every certificate; 注销, 激活 and 作废 from ``CERTIFICATE``."""
+
+    workflow = CERTIFICATE
 
 
 def _segment_occupation(view, context, model, name):
@@ -134,6 +351,6 @@ def register(admin) -> None:
     issuers_and_reviewers = (OrgKind.institution, OrgKind.direct_institution, OrgKind.authority)
     admin.add_view(CertificateView(kinds=issuers_and_reviewers, name="证书查看", category="证书管理",
                                    endpoint="certificate"))
-    admin.add_view(CertificateView(kinds=(OrgKind.province,), name="证书库", category="证书管理",
-                                   endpoint="certificate_library"))
+    admin.add_view(CertificateLibraryView(kinds=(OrgKind.province,), name="证书库", category="证书管理",
+                                          endpoint="certificate_library"))
     admin.add_view(SegmentView(name="证书号段维护", endpoint="segment"))

@@ -8,9 +8,17 @@ from models.attachment import Attachment, AttachmentKind
 from models.audit import AuditLog, Message, TransitionLog
 from models.base import Base, db
 from models.batch import Batch, BatchStatus, Candidate
+from models.business import (
+    ApplicationItem,
+    ApplicationKind,
+    ApplicationStatus,
+    CertificateApplication,
+    ChangeField,
+)
 from models.certificate import Certificate, CertificateStatus, NumberSegment, PrintStatus
 from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
 from models.person import Person
+from models.ratelimit import RateLimitHit
 from models.user import Permission, Role, SmsCode, User, UserPermission
 
 __all__ = [
@@ -19,7 +27,9 @@ __all__ = [
     "User", "Role", "Permission", "UserPermission", "SmsCode",
     "Person",
     "Batch", "BatchStatus", "Candidate",
+    "CertificateApplication", "ApplicationItem", "ApplicationKind", "ApplicationStatus", "ChangeField",
     "Certificate", "CertificateStatus", "PrintStatus", "NumberSegment",
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
+    "RateLimitHit",
 ]

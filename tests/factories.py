@@ -230,3 +230,65 @@ def make_audit(session, by: User, summary: str = "测试操作") -> AuditLog:
 
 def certificates_of(session, batch_id: int) -> list[Certificate]:
     return list(session.scalars(select(Certificate).where(Certificate.batch_id == batch_id).order_by(Certificate.id)))
+
+
+# -- certificate business (SPEC §5.2) ---------------------------------------------------------------
+
+def png_files(count: int, *, size: int | None = None, stem: str = "申请表") -> list[tuple[str, bytes]]:
+    """``count`` real PNG files named like a scanned paper form; ``size`` pads each to that many bytes
+    (the bytes after IEND are ignored by viewers, but count for the 200 KB rule)."""
+    from tests.samples import make_png
+
+    files = []
+    for i in range(count):
+        data = make_png(i + 1, 1)
+        if size is not None:
+            data += b"\x00" * (size - len(data))
+        files.append((f"{stem}{i + 1}.png", data))
+    return files
+
+
+def issued_certificates(session, issuer: str = "inst_jinan", pairs=None, *, employer: Organization | None = None,
+                        person: Person | None = None) -> list[Certificate]:
+    """Valid certificates of ONE holder, issued by ``issuer`` through an approved batch: a new person
+    employed by ``employer`` (free text "自由职业" when None), or the existing ``person``."""
+    pairs = pairs or DEFAULT_PAIRS
+    id_number = person.id_number if person is not None else next_identity()[0]
+    employer_name = employer.name if employer is not None else None
+    batch = batch_in_state(session, issuer, "approved", candidates=len(pairs), pairs=pairs,
+                           id_numbers=[id_number] * len(pairs), employer_name=employer_name)
+    return certificates_of(session, batch.id)
+
+
+def make_application(session, applicant: User | str, kind: str, certificate: Certificate, *, fields=(),
+                     values: dict | None = None, explanation: str = "单位出具纸质申请表", images: int = 1,
+                     more=(), submit: bool = True, one_field_only: bool = True):
+    """A 证书业务 application through the applicant's functions of workflows.business: started
+    (change / cancel / reissue with ``more`` lost certificates), ``images`` PNGs attached, submitted."""
+    from workflows.business import (
+        BUSINESS,
+        add_lost_certificate,
+        attach_images,
+        start_cancel,
+        start_change,
+        start_reissue,
+    )
+
+    if isinstance(applicant, str):
+        applicant = user(session, applicant)
+    if kind == "change":
+        app = start_change(session, applicant, certificate, fields, dict(values or {}, explanation=explanation),
+                           one_field_only=one_field_only)
+    elif kind == "cancel":
+        app = start_cancel(session, applicant, certificate, explanation)
+    elif kind == "reissue":
+        app = start_reissue(session, applicant, explanation, certificate)
+        for other in more:
+            add_lost_certificate(session, applicant, app, other)
+    else:
+        raise ValueError(kind)
+    if images:
+        attach_images(session, applicant, app, png_files(images))
+    if submit:
+        BUSINESS.fire(session, applicant, app, "submit")
+    return app

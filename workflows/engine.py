@@ -50,7 +50,11 @@ class Transition:
     reason_label: str = "原因"
     effects: tuple[Callable[[Context], None], ...] = ()
     notify: Callable[[Context], Iterable[int]] | None = None  # organization ids to message
+    notify_users: Callable[[Context], Iterable[int]] | None = None  # user ids (individuals have no org)
     bulk: bool = True  # offered as a list action over selected rows
+    # False: fired only by code (another workflow's effect, e.g. 补办 voiding the old certificate),
+    # never offered as a button or action; it still goes through ``fire`` and the log
+    manual: bool = True
     danger: bool = False
     confirm: str | None = None
 
@@ -228,24 +232,26 @@ class Workflow:
         # 操作日志 (SPEC §8) shows transitions beside sign-ins and edits
         log(session, ctx.user, Kind.TRANSITION, f"{self.title(obj)}：{transition.label}"
             + (f"（原因：{ctx.reason}）" if ctx.reason else ""), object_type=self.object_type, obj=obj)
-        if transition.notify is not None:
-            self._notify(ctx, transition.notify(ctx))
+        if transition.notify is not None or transition.notify_users is not None:
+            self._notify(ctx, transition.notify(ctx) if transition.notify else (),
+                         transition.notify_users(ctx) if transition.notify_users else ())
         session.flush()
 
-    def _notify(self, ctx: Context, org_ids: Iterable[int]) -> None:
+    def _notify(self, ctx: Context, org_ids: Iterable[int], user_ids: Iterable[int] = ()) -> None:
+        """我的消息 to the enabled users of the concerned organizations, and to named users."""
         org_ids = {i for i in org_ids if i}
-        if not org_ids:
+        recipients = {i for i in user_ids if i}
+        if org_ids:
+            recipients.update(ctx.session.scalars(
+                select(User.id).where(User.organization_id.in_(org_ids), User.is_enabled.is_(True))))
+        recipients.discard(ctx.user.id)
+        if not recipients:
             return
         title = f"{self.title(ctx.obj)}：{ctx.transition.label}"
         body = f"{_label(ctx.from_state)} → {_label(ctx.transition.target_for(ctx.obj))}"
         if ctx.reason:
             body += f"；原因：{ctx.reason}"
-        users = ctx.session.scalars(
-            select(User.id).where(User.organization_id.in_(org_ids), User.is_enabled.is_(True))
-        )
-        for user_id in users:
-            if user_id == ctx.user.id:
-                continue
+        for user_id in sorted(recipients):
             ctx.session.add(
                 Message(user_id=user_id, title=title, body=body, object_type=self.object_type, object_id=ctx.obj.id)
             )

@@ -19,6 +19,7 @@ from models import (
     Batch,
     Candidate,
     Certificate,
+    CertificateApplication,
     Message,
     NumberSegment,
     Organization,
@@ -133,12 +134,30 @@ def _candidate_clause(user):
     return Candidate.batch_id.in_(select(Batch.id).where(_batch_clause(user)))
 
 
+def _application_clause(user):
+    """证书业务: the reviewing authority, the applicant, the holder's employer, the holder."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return CertificateApplication.reviewing_authority_id == org.id
+    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+        return CertificateApplication.applicant_org_id == org.id
+    if _is(user, *CITY_ORG_KINDS):
+        return or_(CertificateApplication.applicant_org_id == org.id,
+                   CertificateApplication.person_id.in_(select(Person.id).where(Person.employer_id == org.id)))
+    if user is not None and org is None and user.person_id:
+        return CertificateApplication.person_id == user.person_id
+    return false()
+
+
 def _message_clause(user):
     return Message.user_id == (user.id if user is not None else None)
 
 
 # Objects that hang off another (logs, attachments) are visible when their owner is.
-OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person}
+OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person,
+                "application": CertificateApplication}
 
 
 def _owned_clause(user, type_col, id_col):
@@ -170,6 +189,7 @@ RULES = {
     AuditLog: _audit_clause,
     NumberSegment: _segment_clause,
     Message: _message_clause,
+    CertificateApplication: _application_clause,
     TransitionLog: _transition_log_clause,
     Attachment: _attachment_clause,
 }

@@ -1,0 +1,343 @@
+"""证书业务处理 (003 §六.3, §七.3, §八.3; 000 §二(二); 001): 申请业务, 已申请业务, the review
+lists per kind (变更管理 / 补办管理 / 注销管理) and the province's 业务总览.
+
+The applicant's forms call workflows.business; every row is loaded through visibility.
+"""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin import expose
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from admin_views.base import AttachmentFilesMixin, SecureModelView, WorkflowModelView
+from models import (
+    ApplicationItem,
+    ApplicationKind,
+    ApplicationStatus,
+    Attachment,
+    Certificate,
+    CertificateApplication,
+    ChangeField,
+    Organization,
+    Person,
+    TransitionLog,
+    db,
+)
+from models.certificate import CertificateStatus
+from models.org import OrgKind, OrgStatus
+from models.user import Permission
+from workflows import WorkflowError
+from workflows.business import (
+    BUSINESS,
+    REVIEWS,
+    SOCIAL_SECURITY,
+    add_lost_certificate,
+    attach_images,
+    awaiting_review,
+    is_applicant,
+    remove_lost_certificate,
+    start_cancel,
+    start_change,
+    start_reissue,
+)
+from workflows.search import TermKind, prefix_pattern
+from workflows.visibility import NotFoundError, get_visible
+
+A = ApplicationStatus
+APPLICANTS = (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school)
+REVIEWERS = (OrgKind.authority, OrgKind.province)
+
+
+def _visible_or_404(model, ident):
+    try:
+        return get_visible(db.session, current_user, model, ident)
+    except NotFoundError:
+        abort(404)
+
+
+def _numbers(view, context, model, name):
+    return "、".join(item.certificate.number for item in model.items)
+
+
+def _holder(view, context, model, name):
+    return f"{model.old_name or model.person.name} {model.old_id_number or model.person.id_number}"
+
+
+def _reason(view, context, model, name):
+    if model.reject_reason and model.status == A.rejected:
+        return Markup('<span class="reason-red">{}</span>').format(model.reject_reason)
+    return "-"
+
+
+def _persons(*predicates):
+    return CertificateApplication.person_id.in_(select(Person.id).where(*predicates))
+
+
+def _with_number(term):
+    return CertificateApplication.id.in_(
+        select(ApplicationItem.application_id).join(Certificate, Certificate.id == ApplicationItem.certificate_id)
+        .where(Certificate.number == term))
+
+
+class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
+    """已申请业务 for applicants; 变更/补办/注销管理 and 业务总览 for reviewers."""
+
+    workflow = BUSINESS
+    individual = False
+    details_template = "business/details.html"
+    column_list = ("kind", "numbers", "holder", "old_employer_name", "created_at", "submitted_at", "reviewed_at",
+                   "status", "reject_reason")
+    column_labels = {
+        "kind": "业务类型", "numbers": "证书编号", "holder": "姓名/身份证号", "old_employer_name": "工作单位",
+        "created_at": "创建时间", "submitted_at": "发起业务时间", "reviewed_at": "审核时间", "status": "审核状态",
+        "reject_reason": "审核不通过原因", "applicant_org": "申请单位", "explanation": "申请说明",
+        "reviewing_authority": "审核主管部门",
+    }
+    column_details_list = ("kind", "numbers", "holder", "old_employer_name", "applicant_org", "reviewing_authority",
+                           "explanation", "submitted_at", "reviewed_at", "status", "reject_reason")
+    column_formatters = {"numbers": _numbers, "holder": _holder, "reject_reason": _reason}
+    column_formatters_detail = column_formatters
+    column_sortable_list = ("submitted_at", "reviewed_at", "created_at")
+    column_default_sort = ("id", True)
+    search_hint = "证书编号、身份证号或姓名"
+    search_rules = {
+        TermKind.certificate_number: _with_number,
+        TermKind.id_number: lambda term: _persons(Person.id_number == term),
+        TermKind.text: lambda term: _persons(Person.name.like(prefix_pattern(term), escape="\\")),
+    }
+
+    def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, **kwargs):
+        self.kinds = kinds
+        self.tabs = tabs
+        self.permission = permission
+        self.application_kind = kind
+        self.individual = individual
+        super().__init__(CertificateApplication, **kwargs)
+
+    def scope_query(self, query):
+        if self.application_kind is not None:
+            query = query.where(CertificateApplication.kind == self.application_kind)
+        return query
+
+    def get_query(self):
+        return super().get_query().options(
+            selectinload(CertificateApplication.items).joinedload(ApplicationItem.certificate),
+            joinedload(CertificateApplication.person),
+        )
+
+    # -- the detail page ---------------------------------------------------------------------
+    def application_page(self, app: CertificateApplication) -> dict:
+        images = db.session.scalars(select(Attachment).where(
+            Attachment.owner_type == "application", Attachment.owner_id == app.id).order_by(Attachment.id)).all()
+        logs = db.session.scalars(
+            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
+            .where(TransitionLog.object_type == "application", TransitionLog.object_id == app.id)
+            .order_by(TransitionLog.id)).all()
+        editable = app.status == A.draft and is_applicant(current_user, app)
+        candidates = []
+        if editable and app.kind == ApplicationKind.reissue:
+            candidates = db.session.scalars(
+                select(Certificate).where(Certificate.person_id == app.person_id,
+                                          Certificate.status == CertificateStatus.valid,
+                                          Certificate.id.notin_([i.certificate_id for i in app.items]))
+                .order_by(Certificate.number)).all()
+        return {"images": images, "logs": logs, "editable": editable, "lost_candidates": candidates,
+                "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
+
+    def _back(self, app_id):
+        return redirect(self.get_url(".details_view", id=app_id))
+
+    def _run(self, app_id, fn, success):
+        try:
+            fn()
+            db.session.commit()
+            flash(success, "success")
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return self._back(app_id)
+
+    @expose("/images/", methods=("POST",))
+    def images_view(self):
+        app = _visible_or_404(CertificateApplication, request.form.get("id"))
+        files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+        return self._run(app.id, lambda: attach_images(db.session, current_user, app, files), "图片已上传")
+
+    @expose("/lost/add/", methods=("POST",))
+    def lost_add_view(self):
+        app = _visible_or_404(CertificateApplication, request.form.get("id"))
+        certificate = _visible_or_404(Certificate, request.form.get("certificate_id"))
+        return self._run(app.id, lambda: add_lost_certificate(db.session, current_user, app, certificate),
+                         f"已添加遗失证书 {certificate.number}")
+
+    @expose("/lost/remove/", methods=("POST",))
+    def lost_remove_view(self):
+        app = _visible_or_404(CertificateApplication, request.form.get("id"))
+        item = next((i for i in app.items if str(i.id) == request.form.get("item_id", "")), None)
+        if item is None:
+            abort(404)
+        return self._run(app.id, lambda: remove_lost_certificate(db.session, current_user, app, item), "已移除")
+
+
+class ApplyView(SecureModelView):
+    """申请业务 (003 §六.3): the valid certificates the user may apply for, with 变更 / 补办 / 注销."""
+
+    list_template = "business/apply_list.html"
+    column_list = ("number", "holder", "employer", "occupation", "level", "issue_date")
+    column_labels = {"number": "证书编号", "holder": "姓名/身份证号", "employer": "工作单位",
+                     "occupation": "职业(工种)", "level": "职业资格", "issue_date": "发证日期"}
+    column_formatters = {
+        "holder": lambda v, c, m, n: f"{m.person.name} {m.person.id_number}",
+        "employer": lambda v, c, m, n: m.person.employer_display,
+        "level": lambda v, c, m, n: m.level.name if m.level else "-",
+    }
+    column_sortable_list = ("number", "issue_date")
+    column_default_sort = ("id", True)
+    can_view_details = False
+    kinds = APPLICANTS
+    permission = Permission.business_apply
+    individual = True
+    search_hint = "证书编号、身份证号或姓名"
+    search_rules = {
+        TermKind.certificate_number: lambda term: Certificate.number == term,
+        TermKind.id_number: lambda term: Certificate.person_id.in_(select(Person.id).where(Person.id_number == term)),
+        TermKind.text: lambda term: Certificate.person_id.in_(
+            select(Person.id).where(Person.name.like(prefix_pattern(term), escape="\\"))),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(Certificate, **kwargs)
+
+    def is_accessible(self):
+        from admin_views.base import user_may_enter
+
+        if getattr(current_user, "is_authenticated", False) and current_user.organization is None:
+            return user_may_enter(current_user, individual=True)
+        return super().is_accessible()
+
+    def scope_query(self, query):
+        return query.where(Certificate.status == CertificateStatus.valid)
+
+    def get_query(self):
+        return super().get_query().options(
+            joinedload(Certificate.person).joinedload(Person.employer), joinedload(Certificate.occupation),
+            joinedload(Certificate.level))
+
+    def offers(self):
+        """Which applications this user may start: a school only moves a student to an enterprise."""
+        if current_user.kind == OrgKind.school:
+            return ("change",)
+        return ("change", "reissue", "cancel")
+
+    def _certificate(self):
+        certificate = _visible_or_404(Certificate, request.values.get("certificate_id"))
+        return certificate
+
+    def _submit(self, app, files):
+        attach_images(db.session, current_user, app, files)
+        BUSINESS.fire(db.session, current_user, app, "submit")
+
+    def _files(self):
+        return [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+
+    def _done(self, app):
+        db.session.commit()
+        flash(f"{app.kind.label}申请已提交，进入已申请业务列表", "success")
+        return redirect(url_for("application.details_view", id=app.id))
+
+    @expose("/change/", methods=("GET", "POST"))
+    def change_view(self):
+        """变更: 请选择变更信息 → 请填写变更信息 + 上传文件 → 完成."""
+        certificate = self._certificate()
+        fields = request.values.getlist("fields")
+        one_field = current_app.config.get("CHANGE_ONE_FIELD_PER_APPLICATION", True)
+        if request.method == "POST" and request.form.get("step") == "submit":
+            try:
+                app = start_change(db.session, current_user, certificate, fields, request.form,
+                                   one_field_only=one_field)
+                self._submit(app, self._files())
+                return self._done(app)
+            except WorkflowError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+        enterprises = db.session.scalars(select(Organization).where(
+            Organization.kind == OrgKind.enterprise, Organization.status == OrgStatus.active)
+            .order_by(Organization.name)).all()
+        return self.render("business/change_form.html", certificate=certificate, fields=fields,
+                           all_fields=list(ChangeField), enterprises=enterprises, one_field=one_field,
+                           free_text_employer=current_user.kind in (OrgKind.institution, OrgKind.direct_institution),
+                           values=request.form)
+
+    @expose("/cancel/", methods=("GET", "POST"))
+    def cancel_view(self):
+        certificate = self._certificate()
+        if request.method == "POST":
+            try:
+                app = start_cancel(db.session, current_user, certificate, request.form.get("explanation"))
+                self._submit(app, self._files())
+                return self._done(app)
+            except WorkflowError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+        return self.render("business/simple_form.html", certificate=certificate, kind="cancel", title="注销申请",
+                           values=request.form)
+
+    @expose("/reissue/", methods=("GET", "POST"))
+    def reissue_view(self):
+        """补办: 新建申请 → 申请说明 → 保存; then 选择遗失证书 and 提交申请 on the application page."""
+        certificate = self._certificate()
+        if request.method == "POST":
+            try:
+                app = start_reissue(db.session, current_user, request.form.get("explanation"), certificate)
+                db.session.commit()
+                flash("申请已保存，请选择遗失证书、上传申请表后提交申请", "success")
+                return redirect(url_for("application.details_view", id=app.id))
+            except WorkflowError as exc:
+                db.session.rollback()
+                flash(exc.message, "error")
+        return self.render("business/simple_form.html", certificate=certificate, kind="reissue", title="补办申请",
+                           values=request.form)
+
+
+def _tabs_for_applicant():
+    return [
+        ("all", "全部", None),
+        ("draft", "待提交", lambda: CertificateApplication.status == A.draft),
+        ("pending", "审核中", lambda: CertificateApplication.status.in_((A.pending_authority, A.pending_province))),
+        ("approved", "审核通过", lambda: CertificateApplication.status == A.approved),
+        ("rejected", "审核不通过", lambda: CertificateApplication.status == A.rejected),
+    ]
+
+
+def _tabs_for_reviewer():
+    return [
+        ("pending", "待审核", lambda: CertificateApplication.status.in_(awaiting_review(current_user))),
+        ("reviewed", "已审核", lambda: CertificateApplication.status.in_(_reviewed_states(current_user))),
+    ]
+
+
+def _reviewed_states(user) -> set:
+    order = [A.pending_authority, A.pending_province, A.approved, A.rejected]
+    waiting = awaiting_review(user)
+    first = min((order.index(s) for s in waiting), default=len(order))
+    return set(order[first + 1:]) | {A.rejected}
+
+
+def register(admin) -> None:
+    category = "证书业务处理"
+    admin.add_view(ApplyView(name="申请业务", category=category, endpoint="business_apply"))
+    admin.add_view(ApplicationView(kinds=APPLICANTS, permission=Permission.business_apply, individual=True,
+                                   tabs=_tabs_for_applicant(), name="已申请业务", category=category,
+                                   endpoint="application"))
+    for kind, name in ((ApplicationKind.change, "变更管理"), (ApplicationKind.reissue, "补办管理"),
+                       (ApplicationKind.cancel, "注销管理")):
+        admin.add_view(ApplicationView(kinds=REVIEWERS, permission=Permission.business_review, kind=kind,
+                                       tabs=_tabs_for_reviewer(), name=name, category=category,
+                                       endpoint=f"review_{kind.value}"))
+    admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
+                                   tabs=[("all", "全部", None)], name="业务总览", category=category,
+                                   endpoint="business_overview"))

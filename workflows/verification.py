@@ -1,0 +1,242 @@
+"""Public certificate verification (SPEC §10, 证书查询): lookup, QR tokens, rate limiting.
+
+No Flask here: the public page (``admin_views.verify``) and the print page call these with
+the database session, the secret and the clock they were given.
+
+What a visitor learns is decided here, in one place: a certificate number and its holder's
+name together open a card with the name and ID masked; a wrong name and an unknown number
+get the same ``None``, so the page never tells whether a number exists (SPEC §10).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import segno
+from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
+
+from models import Certificate, CertificateStatus, RateLimitHit
+from workflows.validators import mask_id_number
+
+TOKEN_SALT = "certificate-verify"
+NO_LEVEL = "无等级"
+# Longer input is not a certificate number or a name; refused before any query.
+MAX_NUMBER_LENGTH = 32
+MAX_NAME_LENGTH = 50
+MAX_TOKEN_LENGTH = 200
+# Reissue chains are short; the bound only guards against a cycle in bad data.
+MAX_REISSUE_HOPS = 20
+
+# Compound surnames (复姓) kept whole when masking a name of three or more characters:
+# 欧阳娜娜 → 欧阳**, as a clerk would read it out. A two-character name keeps one.
+COMPOUND_SURNAMES = frozenset({
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文",
+    "司徒", "夏侯", "令狐", "端木", "独孤", "南宫", "西门", "轩辕", "呼延", "澹台", "闻人",
+    "万俟", "太史", "申屠", "钟离", "赫连", "拓跋", "百里", "东郭", "公羊", "濮阳", "淳于",
+})
+# The separator in transliterated names (阿卜杜拉·买买提) comes in several look-alikes.
+_NAME_DOTS = str.maketrans({ch: "·" for ch in "•・‧∙⋅．.﹒"})
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """The card a visitor sees: nothing here identifies the holder beyond the masks."""
+
+    number: str
+    status: CertificateStatus
+    status_label: str  # 有效 / 已注销 / 已作废
+    occupation: str
+    level: str  # or 无等级
+    issuer: str
+    issue_date: date
+    valid_until: date | None
+    holder_name: str  # masked: 张*
+    id_number: str  # masked: 3701**********1234
+    replaced_by_number: str | None  # a voided certificate's reissue, if any
+
+
+# --- lookup ------------------------------------------------------------------------------
+
+
+def normalize_number(raw: object) -> str:
+    """Half-width, no spaces: ``３７０１ ２６…`` typed on a phone finds 3701 26…."""
+    if raw is None:
+        return ""
+    return "".join(unicodedata.normalize("NFKC", str(raw)).split())
+
+
+def normalize_name(raw: object) -> str:
+    """No spaces (also the full-width 　), full-width letters folded, one middle dot."""
+    if raw is None:
+        return ""
+    return "".join(unicodedata.normalize("NFKC", str(raw)).split()).translate(_NAME_DOTS)
+
+
+def mask_name(name: str) -> str:
+    """SPEC §10: the surname stays, every other character becomes ``*`` (张三 → 张*).
+
+    A one-character name is masked whole: showing it would show the full name.
+    """
+    name = normalize_name(name)
+    if len(name) <= 1:
+        return "*" * len(name)
+    kept = 2 if len(name) >= 3 and name[:2] in COMPOUND_SURNAMES else 1
+    return name[:kept] + "*" * (len(name) - kept)
+
+
+def lookup(session: Session, number: object, name: object) -> VerificationResult | None:
+    """The card for a certificate ``number`` whose holder is currently called ``name``.
+
+    Exact matches only (the number is the unique index; the name is compared after
+    normalising both sides). A wrong name and an unknown number both give None.
+    """
+    wanted = normalize_name(name)
+    if not wanted or len(wanted) > MAX_NAME_LENGTH:
+        return None
+    certificate = _certificate(session, number)
+    if certificate is None or normalize_name(certificate.person.name) != wanted:
+        return None
+    return _result(session, certificate)
+
+
+def lookup_by_number(session: Session, number: object) -> VerificationResult | None:
+    """The card for a number that came out of a signed QR token (``number_from_token``):
+    the signature stands in for the holder's name. Never call it with a typed number."""
+    certificate = _certificate(session, number)
+    return _result(session, certificate) if certificate is not None else None
+
+
+def _certificate(session: Session, number: object) -> Certificate | None:
+    number = normalize_number(number)
+    if not number or len(number) > MAX_NUMBER_LENGTH:
+        return None
+    return session.scalars(
+        select(Certificate)
+        .options(joinedload(Certificate.person), joinedload(Certificate.occupation),
+                 joinedload(Certificate.level), joinedload(Certificate.issuer))
+        .where(Certificate.number == number)
+    ).first()
+
+
+def _result(session: Session, certificate: Certificate) -> VerificationResult:
+    status = CertificateStatus(certificate.status)
+    voided = status == CertificateStatus.voided
+    return VerificationResult(
+        number=certificate.number,
+        status=status,
+        status_label=status.label,
+        occupation=certificate.occupation.name,
+        level=certificate.level.name if certificate.level is not None else NO_LEVEL,
+        issuer=certificate.issuer.name,
+        issue_date=certificate.issue_date,
+        valid_until=certificate.valid_until,
+        holder_name=mask_name(certificate.person.name),
+        id_number=mask_id_number(certificate.person.id_number),
+        replaced_by_number=_reissue_of(session, certificate.id) if voided else None,
+    )
+
+
+def _reissue_of(session: Session, certificate_id: int) -> str | None:
+    """The number of the latest certificate reissued in place of this one: along the chain
+    of ``replaces`` links, so an old paper certificate points at the one in force."""
+    found, seen = None, {certificate_id}
+    current = certificate_id
+    for _ in range(MAX_REISSUE_HOPS):
+        row = session.execute(
+            select(Certificate.id, Certificate.number, Certificate.status)
+            .where(Certificate.replaces_id == current).order_by(Certificate.id.desc()).limit(1)
+        ).first()
+        if row is None or row.id in seen:
+            break
+        found, current = row.number, row.id
+        seen.add(row.id)
+        if CertificateStatus(row.status) != CertificateStatus.voided:
+            break
+    return found
+
+
+# --- QR code tokens ----------------------------------------------------------------------
+
+
+def _serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=TOKEN_SALT)
+
+
+def token_for(number: str, secret: str) -> str:
+    """A signed token naming the certificate, printed as a QR code (SPEC §6, §10).
+
+    No expiry: a paper certificate is shown for years. The number is readable in the token
+    (it is printed beside it anyway); the signature is what stops guessing other numbers.
+    """
+    return _serializer(secret).dumps(normalize_number(number))
+
+
+def number_from_token(token: object, secret: str) -> str | None:
+    """The number a token was made for, or None for anything tampered with or foreign."""
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        number = _serializer(secret).loads(token)
+    except BadData:
+        return None
+    return number if isinstance(number, str) and number else None
+
+
+def qr_svg(url: str) -> str:
+    """The QR code of ``url`` as inline SVG for an HTML page (no XML declaration).
+
+    Error correction M survives a worn or stamped-over corner; ``scale=4`` is 4 px a module.
+    """
+    code = segno.make(url, error="m", micro=False, boost_error=False)
+    return code.svg_inline(scale=4)
+
+
+# --- rate limiting -----------------------------------------------------------------------
+
+
+def window_start(now: datetime, window_seconds: int) -> datetime:
+    """The start of the fixed window ``now`` falls in (naive UTC, aligned to the epoch)."""
+    elapsed = int((now - _EPOCH).total_seconds())
+    return _EPOCH + timedelta(seconds=elapsed - elapsed % window_seconds)
+
+
+def retry_after(now: datetime, window_seconds: int) -> int:
+    """Seconds until the current window ends (the ``Retry-After`` of a refusal)."""
+    end = window_start(now, window_seconds) + timedelta(seconds=window_seconds)
+    return max(1, int((end - now).total_seconds() + 0.999))
+
+
+def hit(session: Session, key: str, limit: int, window_seconds: int, now: datetime) -> bool:
+    """Count one request of ``key`` in the current window; True while within ``limit``.
+
+    One INSERT … ON CONFLICT DO UPDATE … RETURNING: two processes counting the same key at
+    once both land (PostgreSQL's unique index, SQLite's write lock), and neither reads a
+    stale count. The caller commits. The first hit of a key's window also deletes the
+    windows that are over, so the table holds roughly one row per active key.
+    """
+    start = window_start(now, window_seconds)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:  # pragma: no cover - the product runs on these two (ARCHITECTURE: Data and scale)
+        raise NotImplementedError(f"rate limiting needs ON CONFLICT, not available on {dialect}")
+    statement = (
+        insert(RateLimitHit)
+        .values(key=key, window_start=start, expires_at=start + timedelta(seconds=window_seconds), count=1)
+        .on_conflict_do_update(index_elements=[RateLimitHit.key, RateLimitHit.window_start],
+                               set_={"count": RateLimitHit.count + 1})
+        .returning(RateLimitHit.count)
+    )
+    count = session.execute(statement).scalar_one()
+    if count == 1:
+        session.execute(delete(RateLimitHit).where(RateLimitHit.expires_at <= now))
+    return count <= limit
