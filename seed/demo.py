@@ -16,6 +16,7 @@ from models import Base, Organization, Person, ScopeItem, User
 from models.base import utcnow
 from models.org import OrgKind, OrgStatus
 from models.user import Role, role_preset
+from seed.images import make_png
 from seed.reference import ensure_reference, load_cities
 from workflows.batch import BATCH, create_batch
 from workflows.excel import CandidateRow as Row  # demo rows have the shape of a clean import
@@ -192,6 +193,16 @@ def build_demo(session: Session, reset: bool = True) -> dict:
         Row(2, person.name, person.id_number, person.birth_date, person.gender, person.phone, ent_name, "砌筑工", "初级工(五级)"),
         Row(3, person.name, person.id_number, person.birth_date, person.gender, person.phone, ent_name, "电工", "初级工(五级)"),
     ], [(IJ, "submit"), (J, "authority_approve"), (P, "province_approve")])
+    school_holder = b.batch(IJ, "2026年在校学生取证批次", b.rows(["林晓"], trades[:1], school.name), [
+        (IJ, "submit"), (J, "authority_approve"), (P, "province_approve")])
+    moving = b.batch(IJ, "2026年同创劳务人员取证批次", b.rows(["顾铭"], trades[:1], "济南同创建筑劳务有限公司"), [
+        (IJ, "submit"), (J, "authority_approve"), (P, "province_approve")])
+    business = b.batch(IJ, "2026年第六期砌筑工钢筋工培训", b.rows(
+        ["马骏", "秦朗", "许晴", "蔡琴", "邓超", "宋佳", "冯远", "袁泉", "孔明", "曹操", "邵峰", "唐嫣", "韦东",
+         "程风", "鲁豫", "白岩"], trades[:3], ent_name), [(IJ, "submit"), (J, "authority_approve"), (P, "province_approve")])
+    session.flush()
+    build_applications(session, users, enterprise, [c for c in business.candidates], moving.candidates[0])
+    del school_holder
     session.flush()
     from sqlalchemy import func, select
 
@@ -204,3 +215,53 @@ def build_demo(session: Session, reset: bool = True) -> dict:
         "证书": session.scalar(select(func.count()).select_from(Certificate)),
         "示例批次": approved_j.code,
     }
+
+
+def build_applications(session: Session, users: dict, enterprise: Organization, candidates, mover) -> None:
+    """证书业务 of every kind in every state (SPEC §12), through the real workflow, and a holder
+    of ``enterprise`` whose employer change was approved a few weeks ago (000 §二(二).3)."""
+    from models import Certificate, ChangeField
+    from workflows.business import BUSINESS, attach_images, start_cancel, start_change, start_reissue
+
+    png = [("申请表.png", make_png(4, 4))]
+    IJ, E, J, P = users["inst_jinan"], users["enterprise"], users["jinan"], users["province"]
+    certificates = iter(session.get(Certificate, c.certificate_id) for c in candidates)
+    steps = {
+        "draft": [],
+        "pending_authority": ["submit"],
+        "pending_province": ["submit", "authority_approve"],
+        "approved": ["submit", "authority_approve", "province_approve"],
+        "rejected": ["submit", "authority_reject"],
+    }
+    actors = {"submit": None, "authority_approve": J, "authority_reject": J, "province_approve": P}
+
+    def run(app, applicant, path):
+        if path:
+            attach_images(session, applicant, app, png)
+        for name in path:
+            BUSINESS.fire(session, actors[name] or applicant, app, name,
+                          reason="申请表信息不完整，请补充后重新申请" if "reject" in name else None)
+
+    names = iter(["马俊", "秦浪", "许清", "蔡勤", "邓潮"])
+    for state, path in steps.items():
+        certificate = next(certificates)
+        applicant = IJ if state in ("draft", "pending_province", "approved") else E
+        app = start_change(session, applicant, certificate, [ChangeField.name], {"new_name": next(names)},
+                           one_field_only=True)
+        run(app, applicant, path)
+    for state, path in steps.items():
+        applicant = E if state in ("draft", "pending_authority") else IJ
+        app = start_reissue(session, applicant, "证书不慎遗失，申请补办", next(certificates))
+        run(app, applicant, path)
+    for state, path in steps.items():
+        applicant = IJ if state != "pending_authority" else E
+        app = start_cancel(session, applicant, next(certificates), "持证人申请注销证书")
+        run(app, applicant, path)
+
+    # 顾铭 moved from 济南同创 to `enterprise`, approved weeks ago: a new employer change of his
+    # shows reviewers the 3-month warning
+    moved = session.get(Certificate, mover.certificate_id)
+    app = start_change(session, IJ, moved, [ChangeField.employer], {"new_employer_id": str(enterprise.id)},
+                       one_field_only=True)
+    run(app, IJ, steps["approved"])
+    moved.person.last_employer_change_at = utcnow() - timedelta(days=40)

@@ -5,18 +5,12 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
-import zlib
 
 import xlsxwriter
 
+from seed.images import make_png
 
-def make_png(width: int = 1, height: int = 1) -> bytes:
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))  # red, filter 0
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+__all__ = ["make_png", "make_jpeg", "make_pdf", "make_docx", "make_xlsx", "make_zip"]
 
 
 def make_jpeg() -> bytes:
