@@ -223,7 +223,7 @@ def build_applications(session: Session, users: dict, enterprise: Organization, 
     from models import Certificate, ChangeField
     from workflows.business import BUSINESS, attach_images, start_cancel, start_change, start_reissue
 
-    png = [("申请表.png", make_png(4, 4))]
+    png = [("申请表.png", make_png(160, 100))]
     IJ, E, J, P = users["inst_jinan"], users["enterprise"], users["jinan"], users["province"]
     certificates = iter(session.get(Certificate, c.certificate_id) for c in candidates)
     steps = {
