@@ -220,7 +220,12 @@ class ApplyView(SecureModelView):
         return super().is_accessible()
 
     def scope_query(self, query):
-        return query.where(Certificate.status == CertificateStatus.valid)
+        query = query.where(Certificate.status == CertificateStatus.valid)
+        if current_user.kind != OrgKind.school:
+            # a school's students' certificates are moved only by the school (000 §二(二).4)
+            schools = select(Organization.id).where(Organization.kind == OrgKind.school)
+            query = query.where(Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools))))
+        return query
 
     def get_query(self):
         return super().get_query().options(
