@@ -36,10 +36,12 @@ from werkzeug.routing import RequestRedirect
 from admin_views.base import WorkflowModelView
 from app import create_app
 from models import (
+    ApplicationItem,
     Attachment,
     Batch,
     Candidate,
     Certificate,
+    CertificateApplication,
     Level,
     NumberSegment,
     Occupation,
@@ -62,6 +64,8 @@ MAX_ROW_LINKS_PER_PAGE = 5  # details / edit / file / candidate links taken from
 NOISE_PARAMS = {"url", "sort", "desc", "page", "page_size", "search", "cpage", "inline", "next", "_"}
 # Row parameters of views that carry no ``model`` attribute (plain BaseViews): endpoint → model.
 ID_MODEL_OVERRIDES = {"batch_create": Batch}
+# ``<name>_id`` arguments whose model is not the table ``<name>``.
+ARG_MODEL_OVERRIDES = {"item_id": ApplicationItem}
 # Tables whose rows change on harmless requests (sign-in, downloads logged): not compared.
 VOLATILE_TABLES = {"audit_log", "sms_code", "user_account", "user_permission"}
 GARBAGE_IDS = ("abc", "1 OR 1=1", "-1", "99999999", "", "1;DROP TABLE batch")
@@ -95,6 +99,12 @@ class Facts:
         self.candidates = {r.id: r for r in q(select(Candidate.id, Candidate.batch_id, Candidate.id_number))}
         self.attachments = {r.id: r for r in q(select(Attachment.id, Attachment.owner_type, Attachment.owner_id,
                                                       Attachment.filename))}
+        self.applications = {r.id: r for r in q(select(
+            CertificateApplication.id, CertificateApplication.kind, CertificateApplication.status,
+            CertificateApplication.applicant_org_id, CertificateApplication.person_id,
+            CertificateApplication.reviewing_authority_id))}
+        self.items = {r.id: r for r in q(select(ApplicationItem.id, ApplicationItem.application_id,
+                                                ApplicationItem.certificate_id))}
         self.occupation_id = session.scalar(select(Occupation.id).where(Occupation.name == "砌筑工"))
         self.level_id = session.scalar(select(Level.id).where(Level.name == "初级工(五级)"))
         taken = {p.id_number for p in self.persons.values()} | {c.id_number for c in self.candidates.values()}
@@ -103,7 +113,8 @@ class Facts:
         self.segments = {r.id: r for r in q(select(NumberSegment.id, NumberSegment.region_code))}
         self.tables = {Batch: self.batches, Certificate: self.certificates, Candidate: self.candidates,
                        Attachment: self.attachments, Person: self.persons, Organization: self.orgs,
-                       User: {u.id: u for u in self.users.values()}, NumberSegment: self.segments}
+                       User: {u.id: u for u in self.users.values()}, NumberSegment: self.segments,
+                       CertificateApplication: self.applications, ApplicationItem: self.items}
         self.certs_of_person = defaultdict(list)
         for cert in self.certificates.values():
             self.certs_of_person[cert.person_id].append(cert)
@@ -111,6 +122,9 @@ class Facts:
             Batch: self._batch, Certificate: self._certificate, Candidate: self._candidate,
             Attachment: self._attachment, Person: self._person, Organization: self._organization,
             User: self._user, NumberSegment: lambda who, ident: self.kind_of(who) == OrgKind.province,
+            CertificateApplication: self._application,
+            ApplicationItem: lambda who, ident: ident in self.items and self._application(
+                who, self.items[ident].application_id),
         }
 
     # who: a demo username
@@ -160,8 +174,26 @@ class Facts:
         if attachment is None:
             return False
         owner = {"batch": Batch, "certificate": Certificate, "person": Person,
-                 "organization": Organization}.get(attachment.owner_type)
+                 "organization": Organization, "application": CertificateApplication}.get(attachment.owner_type)
         return self.rules[owner](who, attachment.owner_id) if owner else None
+
+    def _application(self, who, ident):
+        """证书业务 (SPEC §1 + §5.2): the province; the city authority that reviews it first (the
+        institution's parent authority, or the authority of the (receiving) enterprise's city); the
+        applicant organization; an enterprise or school for the holders it employs; the holder."""
+        app = self.applications.get(ident)
+        if app is None:
+            return False
+        kind, org = self.kind_of(who), self.org_of(who)
+        if kind == OrgKind.province:
+            return True
+        if kind == OrgKind.authority:
+            return app.reviewing_authority_id == org
+        if kind in (OrgKind.institution, OrgKind.direct_institution):
+            return app.applicant_org_id == org
+        if kind in (OrgKind.enterprise, OrgKind.school):
+            return app.applicant_org_id == org or self.persons[app.person_id].employer_id == org
+        return org is None and self.users[who].person_id == app.person_id
 
     def _person(self, who, ident):
         person = self.persons.get(ident)
@@ -270,6 +302,8 @@ def model_for(app, endpoint, arg):
         if view is None:
             return None
         return ID_MODEL_OVERRIDES.get(view.endpoint) or getattr(view, "model", None)
+    if arg in ARG_MODEL_OVERRIDES:
+        return ARG_MODEL_OVERRIDES[arg]
     if arg.endswith("_id"):
         return models_by_table().get(arg[:-3])
     return None
@@ -493,10 +527,24 @@ def _with_attachments(demo_template, folder):
                 db.session.add(Attachment(owner_type="batch", owner_id=batch.id, kind=kind, filename=name,
                                           content_type=ctype, size=len(data), sha256="0" * 64, data=data,
                                           created_at=utcnow()))
+        _reissue_draft(db.session)
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
     return path
+
+
+def _reissue_draft(session):
+    """A 补办 draft of inst_jinan holding two lost certificates with a third one left to choose,
+    so the crawl finds the 选择遗失证书 / 移除 forms of an application page."""
+    from tests.factories import issued_certificates
+    from workflows.business import add_lost_certificate, start_reissue
+
+    applicant = session.scalar(select(User).where(User.username == "inst_jinan"))
+    certs = issued_certificates(session, "inst_jinan", [("砌筑工", "初级工(五级)"), ("电工", "初级工(五级)"),
+                                                         ("焊工", "中级工(四级)")])
+    app = start_reissue(session, applicant, "证书遗失（越权测试）", certs[0])
+    add_lost_certificate(session, applicant, app, certs[1])
 
 
 @dataclass
@@ -574,6 +622,16 @@ def test_crawl_reaches_what_the_demo_holds(world):
         assert {"batch_review.index_view", "batch_review.details_view", "batch_review.file_view"} <= reach[who]
     assert "certificate_library.details_view" in reach["province"]
     assert "certificate.details_view" in reach["jinan"]
+    # 证书业务: applicants' 已申请业务 with their images, reviewers' lists, the province's 业务总览
+    for who in ("inst_jinan", "enterprise"):
+        assert {"business_apply.index_view", "business_apply.change_view", "application.details_view",
+                "application.file_view"} <= reach[who], (who, reach[who])
+    for who in ("jinan", "province"):
+        assert {f"review_{kind}.{page}" for kind in ("change", "reissue", "cancel")
+                for page in ("details_view", "file_view")} <= reach[who], (who, reach[who])
+    assert {"business_overview.details_view", "business_overview.file_view"} <= reach["province"]
+    forms = {endpoint for endpoint, _ in world.crawls["inst_jinan"].forms}
+    assert {"application.images_view", "application.lost_add_view", "application.lost_remove_view"} <= forms, forms
     tabs = {p.url for p in world.crawls["inst_jinan"].reachable if p.endpoint == "batch.index_view"}
     assert len(tabs) >= 4, tabs
 
@@ -899,8 +957,13 @@ def _state_of(facts, model, ident):
         row = facts.batches[row.batch_id]
     elif model is Attachment and row.owner_type == "batch":
         row = facts.batches[row.owner_id]
+    elif model is Attachment and row.owner_type == "application":
+        row = facts.applications[row.owner_id]
+    elif model is ApplicationItem:
+        row = facts.applications[row.application_id]
     owner = next((getattr(row, name) for name in ("institution_id", "issuer_id", "organization_id", "employer_id",
-                                                  "kind", "region_code") if hasattr(row, name)), None)
+                                                  "applicant_org_id", "kind", "region_code")
+                  if hasattr(row, name)), None)
     return getattr(row, "status", None), owner
 
 
@@ -922,7 +985,8 @@ def sample_rows(world, who, model, *, mine=False, states=None, limit=3):
 
 def _form_fields(world, endpoint):
     """The fields the crawl saw posted to ``endpoint`` (first value of each), or, for a route
-    no page posts to, just the row ``id``."""
+    no page posts to, the row arguments its crawled GET URLs carried (a form step reached by
+    ``?certificate_id=``), else just the row ``id``."""
     fields, seen = {}, False
     for result in world.crawls.values():
         for form_endpoint, form in result.forms:
@@ -930,7 +994,11 @@ def _form_fields(world, endpoint):
                 seen = True
                 for name, values in form.items():
                     fields.setdefault(name, values[0] if values else "")
-    return fields if seen else {"id": ""}
+    if seen:
+        return fields
+    got = {name: "" for result in world.crawls.values() for page in result.reachable
+           if page.endpoint == endpoint for name in page.names}
+    return got or {"id": ""}
 
 
 def _good_values(world):
@@ -938,6 +1006,7 @@ def _good_values(world):
     row, not on the data."""
     facts = world.facts
     return {"name": "越权测试名称", "reason": "越权测试原因", "note": "越权测试说明", "failed": "1",
+            "explanation": "越权测试申请说明",
             "id_number": facts.fresh_id_number, "occupation_id": str(facts.occupation_id),
             "level_id": str(facts.level_id), "phone": "", "employer_name": "", "next": ""}
 
@@ -995,6 +1064,8 @@ def probes_for(world, who, rule, *, mine=False):
                 form["id"] = str(facts.candidates[ident].batch_id)
             if model is Attachment:
                 form["id"] = str(facts.attachments[ident].owner_id)
+            if model is ApplicationItem:  # with its own application: only visibility can stop it
+                form["id"] = str(facts.items[ident].application_id)
             if "url" in form:
                 form["url"] = EVIL_URL  # where to go back to: never off-site
             if endpoint.endswith(".action_view"):

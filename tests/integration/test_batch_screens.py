@@ -206,7 +206,8 @@ def test_attachments_of_a_batch_under_review_cannot_change(login, session):
 def test_reviewer_downloads_and_previews_attachments(login, session):
     batch = draft_of(session, "inst_jinan")
     attach(login("inst_jinan"), batch.id, ("照片.png", make_png()))
-    attachment = session.scalar(select(Attachment).where(Attachment.owner_id == batch.id))
+    attachment = session.scalar(select(Attachment).where(Attachment.owner_type == "batch",
+                                                         Attachment.owner_id == batch.id))
     resp = login("jinan").get(f"/admin/batch_review/file/{attachment.id}?inline=1")
     assert resp.status_code == 200 and resp.mimetype == "image/png" and resp.data == make_png()
     assert resp.headers["Content-Disposition"].startswith("inline")

@@ -18,6 +18,7 @@ from models import (
     Batch,
     Candidate,
     Certificate,
+    CertificateApplication,
     NumberSegment,
     Organization,
     Person,
@@ -27,6 +28,7 @@ from models import (
 from models.org import OrgKind
 from tests.factories import (
     advance,
+    make_application,
     make_attachment,
     make_audit,
     make_batch,
@@ -41,8 +43,8 @@ DEMO_USERS = [
     "province", "province_reviewer", "jinan", "jinan_reviewer", "qingdao", "inst_jinan", "inst_qingdao",
     "direct_inst", "enterprise", "enterprise2", "school", "person", "ministry",
 ]
-MODELS = [Batch, Candidate, Certificate, Person, Organization, User, NumberSegment, Attachment, TransitionLog,
-          AuditLog]
+MODELS = [Batch, Candidate, Certificate, Person, Organization, User, NumberSegment, CertificateApplication,
+          Attachment, TransitionLog, AuditLog]
 ISSUERS = (OrgKind.institution, OrgKind.direct_institution)
 CITY_KINDS = (OrgKind.enterprise, OrgKind.school)
 
@@ -63,6 +65,18 @@ def scene(demo_template, tmp_path_factory):
                                          ("organization", user(s, "enterprise").organization_id),
                                          ("organization", user(s, "qingdao").organization_id)]:
                 make_attachment(s, owner_type, owner_id)
+            # 证书业务 beyond the demo's (all reviewed by 济南): other cities, a 省直所, an individual
+            direct_cert = s.scalar(select(Certificate).where(
+                Certificate.issuer_id == user(s, "direct_inst").organization_id).order_by(Certificate.id))
+            enterprise2 = user(s, "enterprise2").organization_id
+            e2_cert = s.scalar(select(Certificate).join(Person).where(Person.employer_id == enterprise2,
+                                                                      Certificate.id != qingdao_cert.id)
+                               .order_by(Certificate.id.desc()))
+            own_cert = s.scalar(select(Certificate).where(Certificate.person_id == user(s, "person").person_id)
+                                .order_by(Certificate.id.desc()))
+            for applicant, certificate in [("inst_qingdao", qingdao_cert), ("direct_inst", direct_cert),
+                                           ("enterprise2", e2_cert), ("person", own_cert)]:
+                make_application(s, applicant, "cancel", certificate)
             for name in DEMO_USERS:
                 make_audit(s, user(s, name), f"{name} 的操作")
             s.commit()
@@ -143,7 +157,23 @@ def expected_ids(s, u: User, model) -> set[int]:
                 out.add(p.id)
         return out
 
-    owners = {"batch": batches, "certificate": certificates, "organization": orgs_visible, "person": persons}
+    def applications() -> set[int]:
+        # 证书业务 (SPEC §1 + §5.2): the province; the city authority that reviews it first; the
+        # applicant organization; an enterprise or school for the holders it employs; the holder
+        out = set()
+        for a in rows(CertificateApplication):
+            if (everything
+                    or (kind == OrgKind.authority and a.reviewing_authority is not None
+                        and a.reviewing_authority.id == org.id)
+                    or (kind in ISSUERS and a.applicant_org is not None and a.applicant_org.id == org.id)
+                    or (kind in CITY_KINDS and ((a.applicant_org is not None and a.applicant_org.id == org.id)
+                                                or a.person.employer_id == org.id))
+                    or (org is None and u.person_id is not None and a.person.id == u.person_id)):
+                out.add(a.id)
+        return out
+
+    owners = {"batch": batches, "certificate": certificates, "organization": orgs_visible, "person": persons,
+              "application": applications}
 
     if model is Organization:
         return orgs_visible()
@@ -154,6 +184,8 @@ def expected_ids(s, u: User, model) -> set[int]:
         return {c.id for c in rows(Candidate) if c.batch_id in visible_batches}
     if model is Certificate:
         return certificates()
+    if model is CertificateApplication:
+        return applications()
     if model is Person:
         return persons()
     if model is User:
@@ -211,6 +243,11 @@ def test_visible_returns_exactly_what_spec_1_allows(vs, username, model):
         ("direct_inst", Certificate, 2), ("enterprise", Certificate, 4), ("enterprise", Person, 4),
         ("enterprise2", Certificate, 3), ("person", Certificate, 2), ("person", Person, 1),
         ("qingdao", Attachment, 3), ("province", NumberSegment, 5), ("province", AuditLog, 13),
+        ("jinan", CertificateApplication, 16), ("inst_jinan", CertificateApplication, 11),
+        ("enterprise", CertificateApplication, 16), ("qingdao", CertificateApplication, 1),
+        ("inst_qingdao", CertificateApplication, 1), ("direct_inst", CertificateApplication, 1),
+        ("enterprise2", CertificateApplication, 1), ("person", CertificateApplication, 1),
+        ("qingdao", TransitionLog, 10), ("enterprise", Attachment, 16),
     ],
 )
 def test_scene_gives_every_account_something_to_see(vs, username, model, minimum):
@@ -303,3 +340,23 @@ def test_transition_log_of_a_deleted_batch_stays_visible_to_the_province(vs):
                                                             TransitionLog.object_id == batch_id)))
     assert log_ids
     assert log_ids <= _actual(vs, user(vs, "province"), TransitionLog)
+
+
+def test_application_reviewing_authority_is_the_one_spec_5_2_names(vs):
+    """The authority rule above trusts ``reviewing_authority``; check it against SPEC §5.2 from the
+    organization tree and city codes: an institution's parent authority, none for a 省直所, and
+    for an enterprise or school the authority of the (receiving) enterprise's city."""
+    authorities = {o.region_code: o.id for o in vs.scalars(select(Organization)) if o.kind == OrgKind.authority}
+    apps = list(vs.scalars(select(CertificateApplication)))
+    assert apps
+    for a in apps:
+        applicant = a.applicant_org
+        if applicant is None:
+            continue  # an individual: the city of the holder's employer at the time of applying
+        if applicant.kind == OrgKind.institution:
+            expected = applicant.parent_id
+        elif applicant.kind == OrgKind.direct_institution:
+            expected = None
+        else:
+            expected = authorities[(a.new_employer or applicant).region_code]
+        assert a.reviewing_authority_id == expected, a
