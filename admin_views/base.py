@@ -245,6 +245,17 @@ class WorkflowModelView(SecureModelView):
         """What this user may be offered on this list; ``manual=False`` ones are fired only by code."""
         return [t for t in self.workflow.offered(current_user) if t.manual]
 
+    def run_on_row(self, row_id, fn, success: str):
+        """Run a workflows.* change of one row's contents, commit, flash, back to its page."""
+        try:
+            fn()
+            db.session.commit()
+            flash(success, "success")
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+        return redirect(self.get_url(".details_view", id=row_id))
+
     def available_transitions(self, obj):
         """Buttons for the detail page: what this user may fire on this row now."""
         return [t for t in self.workflow.available(current_user, obj) if t.manual]
@@ -344,3 +355,21 @@ class AttachmentFilesMixin:
         response.headers["Content-Disposition"] = f"{disposition}; filename*=UTF-8''{quote(attachment.filename)}"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+
+def review_tabs(workflow: Workflow, state_column, order, reviews=("authority_approve", "province_approve")):
+    """审核 tabs of a review list: 待审核 — the states waiting for this reviewer (sources of the
+    review transitions it is offered); 已审核 — every state after those, and rejections."""
+
+    def waiting():
+        return workflow.awaiting(current_user, *reviews)
+
+    def reviewed():
+        states = waiting()
+        first = min((order.index(s) for s in states if s in order), default=len(order))
+        return set(order[first + 1:]) | {order[-1]}
+
+    return [
+        ("pending", "待审核", lambda: state_column.in_(waiting())),
+        ("reviewed", "已审核", lambda: state_column.in_(reviewed())),
+    ]

@@ -13,13 +13,13 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AccessMixin, AttachmentFilesMixin, WorkflowModelView, client_ip
+from admin_views.base import AccessMixin, AttachmentFilesMixin, WorkflowModelView, client_ip, review_tabs
 from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, TransitionLog, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.batch import BATCH, REVIEWS, awaiting_review, can_edit, mark_candidate
+from workflows.batch import BATCH, REVIEWS, can_edit, mark_candidate
 from workflows.candidates import (
     add_attachments,
     import_batch,
@@ -115,23 +115,10 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             "reviewing": bool(transitions & set(REVIEWS)),
         }
 
-    def _back(self, batch_id, **extra):
-        return redirect(self.get_url(".details_view", id=batch_id, **extra))
-
-    def _run(self, batch_id, fn, success):
-        try:
-            fn()
-            db.session.commit()
-            flash(success, "success")
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        return self._back(batch_id)
-
     @expose("/rename/", methods=("POST",))
     def rename_view(self):
         batch = _visible_or_404(Batch, request.form.get("id"))
-        return self._run(batch.id, lambda: rename_batch(db.session, current_user, batch, request.form.get("name")),
+        return self.run_on_row(batch.id, lambda: rename_batch(db.session, current_user, batch, request.form.get("name")),
                          "批次名称已修改")
 
     @expose("/attach/", methods=("POST",))
@@ -139,7 +126,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
         batch = _visible_or_404(Batch, request.form.get("id"))
         files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
         cfg = current_app.config
-        response = self._run(batch.id, lambda: add_attachments(
+        response = self.run_on_row(batch.id, lambda: add_attachments(
             db.session, current_user, batch, files, max_documents=cfg["BATCH_MAX_DOCUMENTS"],
             max_images=cfg["BATCH_MAX_IMAGES"], max_bytes=cfg["ATTACHMENT_MAX_BYTES"]), "资料已上传")
         next_url = request.form.get("next")
@@ -151,7 +138,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
     def attachment_delete_view(self):
         attachment = _visible_or_404(Attachment, request.form.get("attachment_id"))
         batch = _visible_or_404(Batch, attachment.owner_id)
-        response = self._run(batch.id, lambda: remove_attachment(db.session, current_user, batch, attachment),
+        response = self.run_on_row(batch.id, lambda: remove_attachment(db.session, current_user, batch, attachment),
                              "资料已删除")
         if request.form.get("next") == "wizard":
             return redirect(url_for("batch_create.attachments_view", id=batch.id))
@@ -161,14 +148,14 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
     def candidate_mark_view(self):
         candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
         failed = request.form.get("failed") == "1"
-        return self._run(candidate.batch_id, lambda: mark_candidate(
+        return self.run_on_row(candidate.batch_id, lambda: mark_candidate(
             db.session, current_user, candidate, failed, request.form.get("note")),
             "已标记考生审核不通过" if failed else "已取消标记")
 
     @expose("/candidate/delete/", methods=("POST",))
     def candidate_delete_view(self):
         candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
-        return self._run(candidate.batch_id, lambda: remove_candidate(db.session, current_user, candidate),
+        return self.run_on_row(candidate.batch_id, lambda: remove_candidate(db.session, current_user, candidate),
                          "考生已删除")
 
     @expose("/candidate/edit/", methods=("GET", "POST"))
@@ -192,7 +179,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
                 save_candidate(db.session, current_user, batch, candidate, request.form)
                 db.session.commit()
                 flash("考生信息已保存", "success")
-                return self._back(batch.id)
+                return redirect(self.get_url(".details_view", id=batch.id))
             except WorkflowError as exc:
                 db.session.rollback()
                 flash(exc.message, "error")
@@ -265,14 +252,6 @@ class BatchCreateView(AccessMixin, BaseView):
         return redirect(url_for("batch.index_view", tab="draft"))
 
 
-def _reviewed_states(user) -> set:
-    """已审核: every state after the one that waits for this reviewer."""
-    order = [S.authority_review, S.province_review, S.approved, S.rejected]
-    waiting = awaiting_review(user)
-    first = min((order.index(s) for s in waiting), default=len(order))
-    return set(order[first + 1:]) | {S.rejected}
-
-
 def register(admin) -> None:
     category = "批次管理"
     admin.add_view(BatchCreateView(name="创建批次", category=category, endpoint="batch_create",
@@ -289,8 +268,5 @@ def register(admin) -> None:
     admin.add_view(BatchView(
         kinds=REVIEWERS, permission=Permission.batch_review, name="审核批次", category=category,
         endpoint="batch_review",
-        tabs=[
-            ("pending", "待审核", lambda: Batch.status.in_(awaiting_review(current_user))),
-            ("reviewed", "已审核", lambda: Batch.status.in_(_reviewed_states(current_user))),
-        ],
+        tabs=review_tabs(BATCH, Batch.status, [S.authority_review, S.province_review, S.approved, S.rejected]),
     ))

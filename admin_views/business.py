@@ -13,7 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from admin_views.base import AttachmentFilesMixin, SecureModelView, WorkflowModelView
+from admin_views.base import AttachmentFilesMixin, SecureModelView, WorkflowModelView, review_tabs
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -37,7 +37,6 @@ from workflows.business import (
     SOCIAL_SECURITY,
     add_lost_certificate,
     attach_images,
-    awaiting_review,
     is_applicant,
     remove_lost_certificate,
     start_cancel,
@@ -48,6 +47,7 @@ from workflows.search import TermKind, prefix_pattern
 from workflows.visibility import NotFoundError, get_visible
 
 A = ApplicationStatus
+REVIEW_ORDER = [A.pending_authority, A.pending_province, A.approved, A.rejected]
 APPLICANTS = (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school)
 REVIEWERS = (OrgKind.authority, OrgKind.province)
 
@@ -148,30 +148,17 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
         return {"images": images, "logs": logs, "editable": editable, "lost_candidates": candidates,
                 "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
 
-    def _back(self, app_id):
-        return redirect(self.get_url(".details_view", id=app_id))
-
-    def _run(self, app_id, fn, success):
-        try:
-            fn()
-            db.session.commit()
-            flash(success, "success")
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        return self._back(app_id)
-
     @expose("/images/", methods=("POST",))
     def images_view(self):
         app = _visible_or_404(CertificateApplication, request.form.get("id"))
         files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
-        return self._run(app.id, lambda: attach_images(db.session, current_user, app, files), "图片已上传")
+        return self.run_on_row(app.id, lambda: attach_images(db.session, current_user, app, files), "图片已上传")
 
     @expose("/lost/add/", methods=("POST",))
     def lost_add_view(self):
         app = _visible_or_404(CertificateApplication, request.form.get("id"))
         certificate = _visible_or_404(Certificate, request.form.get("certificate_id"))
-        return self._run(app.id, lambda: add_lost_certificate(db.session, current_user, app, certificate),
+        return self.run_on_row(app.id, lambda: add_lost_certificate(db.session, current_user, app, certificate),
                          f"已添加遗失证书 {certificate.number}")
 
     @expose("/lost/remove/", methods=("POST",))
@@ -180,7 +167,7 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
         item = next((i for i in app.items if str(i.id) == request.form.get("item_id", "")), None)
         if item is None:
             abort(404)
-        return self._run(app.id, lambda: remove_lost_certificate(db.session, current_user, app, item), "已移除")
+        return self.run_on_row(app.id, lambda: remove_lost_certificate(db.session, current_user, app, item), "已移除")
 
 
 class ApplyView(SecureModelView):
@@ -318,20 +305,6 @@ def _tabs_for_applicant():
     ]
 
 
-def _tabs_for_reviewer():
-    return [
-        ("pending", "待审核", lambda: CertificateApplication.status.in_(awaiting_review(current_user))),
-        ("reviewed", "已审核", lambda: CertificateApplication.status.in_(_reviewed_states(current_user))),
-    ]
-
-
-def _reviewed_states(user) -> set:
-    order = [A.pending_authority, A.pending_province, A.approved, A.rejected]
-    waiting = awaiting_review(user)
-    first = min((order.index(s) for s in waiting), default=len(order))
-    return set(order[first + 1:]) | {A.rejected}
-
-
 def register(admin) -> None:
     category = "证书业务处理"
     admin.add_view(ApplyView(name="申请业务", category=category, endpoint="business_apply"))
@@ -341,7 +314,7 @@ def register(admin) -> None:
     for kind, name in ((ApplicationKind.change, "变更管理"), (ApplicationKind.reissue, "补办管理"),
                        (ApplicationKind.cancel, "注销管理")):
         admin.add_view(ApplicationView(kinds=REVIEWERS, permission=Permission.business_review, kind=kind,
-                                       tabs=_tabs_for_reviewer(), name=name, category=category,
+                                       tabs=review_tabs(BUSINESS, CertificateApplication.status, REVIEW_ORDER), name=name, category=category,
                                        endpoint=f"review_{kind.value}"))
     admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
                                    tabs=[("all", "全部", None)], name="业务总览", category=category,
