@@ -23,7 +23,10 @@ STALE_MESSAGE = "该记录已被他人处理"
 # the failing side of two simultaneous approvals arrives after the winner's commit
 STATE_MESSAGE_PREFIX = "当前状态为"
 
-PAIR = ("钢筋工", "初级工(五级)")  # in inst_jinan's scope; the demo issues no number in its segment
+# in inst_jinan's scope; the demo issues no 济南 number in its segment (26 3701 006 3 x), which
+# test_the_race_segment_starts_empty checks so a demo change cannot silently break the gap tests
+PAIR = ("电工", "高级工(三级)")
+PAIR_SEGMENT = ("006", "3")
 REGION6 = "370103"  # a district no demo person is born in, so generated IDs never clash with the seed
 
 
