@@ -322,9 +322,8 @@ class WorkflowModelView(SecureModelView):
         except WorkflowError as exc:
             db.session.rollback()
             flash(exc.message, "error")
-            if transition.needs_reason and not (request.form.get("reason") or "").strip():
-                return redirect(self.get_url(".details_view", id=request.form.get("id"), url=return_url))
-            return redirect(return_url)
+            # back to the row, where what is missing can be put right (an image, a reason …)
+            return redirect(self.get_url(".details_view", id=obj.id, url=return_url))
         flash(f"{transition.label}：操作成功", "success")
         if sa_inspect(obj).was_deleted:
             return redirect(self.get_url(".index_view"))

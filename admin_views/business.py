@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from admin_views.base import AttachmentFilesMixin, SecureModelView, WorkflowModelView, review_tabs
+from admin_views.certificates import BusinessPrintView
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -43,8 +44,8 @@ from workflows.business import (
     start_change,
     start_reissue,
 )
-from workflows.search import TermKind, prefix_pattern
-from workflows.visibility import NotFoundError, get_visible
+from workflows.search import TermKind, classify, prefix_pattern
+from workflows.visibility import NotFoundError, get_visible, visible
 
 A = ApplicationStatus
 REVIEW_ORDER = [A.pending_authority, A.pending_province, A.approved, A.rejected]
@@ -64,6 +65,8 @@ def _numbers(view, context, model, name):
 
 
 def _holder(view, context, model, name):
+    if model.person is None:
+        return "-"  # a 补办 draft before its first lost certificate
     return f"{model.old_name or model.person.name} {model.old_id_number or model.person.id_number}"
 
 
@@ -89,6 +92,11 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
     workflow = BUSINESS
     individual = False
     details_template = "business/details.html"
+    list_template = "business/application_list.html"
+
+    def may_new_reissue(self) -> bool:
+        """已申请业务 offers 新建申请 (证书遗失补办, 001) to applicants other than schools."""
+        return self.endpoint == "application" and current_user.kind != OrgKind.school
     column_list = ("kind", "numbers", "holder", "old_employer_name", "created_at", "submitted_at", "reviewed_at",
                    "status", "reject_reason")
     column_labels = {
@@ -138,15 +146,32 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
             .where(TransitionLog.object_type == "application", TransitionLog.object_id == app.id)
             .order_by(TransitionLog.id)).all()
         editable = app.status == A.draft and is_applicant(current_user, app)
-        candidates = []
+        candidates, term = [], None
         if editable and app.kind == ApplicationKind.reissue:
-            candidates = db.session.scalars(
-                select(Certificate).where(Certificate.person_id == app.person_id,
-                                          Certificate.status == CertificateStatus.valid,
-                                          Certificate.id.notin_([i.certificate_id for i in app.items]))
-                .order_by(Certificate.number)).all()
+            if app.items:  # more certificates of the same holder
+                candidates = db.session.scalars(
+                    select(Certificate).where(Certificate.person_id == app.person_id,
+                                              Certificate.status == CertificateStatus.valid,
+                                              Certificate.id.notin_([i.certificate_id for i in app.items]))
+                    .order_by(Certificate.number)).all()
+            else:  # the first one: found by its number or the holder's ID number, among visible ones
+                term = (request.args.get("lost_q") or "").strip()
+                candidates = self.lost_search(term) if term else []
         return {"images": images, "logs": logs, "editable": editable, "lost_candidates": candidates,
-                "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
+                "lost_term": term, "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
+
+    @staticmethod
+    def lost_search(term: str) -> list:
+        """选择遗失证书: valid certificates this user sees, by certificate number or ID number."""
+        kind, term = classify(term)
+        if kind == TermKind.certificate_number:
+            predicate = Certificate.number == term
+        elif kind == TermKind.id_number:
+            predicate = Certificate.person_id.in_(select(Person.id).where(Person.id_number == term))
+        else:
+            return []
+        stmt = select(Certificate).where(predicate, Certificate.status == CertificateStatus.valid)
+        return db.session.scalars(visible(current_user, stmt, Certificate).order_by(Certificate.number).limit(20)).all()
 
     @expose("/images/", methods=("POST",))
     def images_view(self):
@@ -280,13 +305,16 @@ class ApplyView(SecureModelView):
 
     @expose("/reissue/", methods=("GET", "POST"))
     def reissue_view(self):
-        """补办: 新建申请 → 申请说明 → 保存; then 选择遗失证书 and 提交申请 on the application page."""
-        certificate = self._certificate()
+        """补办: 新建申请 → 申请说明 → 保存; then 选择遗失证书 and 提交申请 on the application page
+        (001 证书遗失补证申请). From a certificate's 补办 button the draft starts with that one."""
+        certificate = self._certificate() if "certificate_id" in request.values else None
         if request.method == "POST":
             try:
                 app = start_reissue(db.session, current_user, request.form.get("explanation"), certificate)
                 db.session.commit()
-                flash("申请已保存，请选择遗失证书、上传申请表后提交申请", "success")
+                flash("申请已保存，请选择遗失证书、上传申请表后提交申请" if certificate is None else
+                      "申请已保存，请上传申请表后提交申请；同一持证人还有其他遗失证书的，可在「选择遗失证书」中添加",
+                      "success")
                 return redirect(url_for("application.details_view", id=app.id))
             except WorkflowError as exc:
                 db.session.rollback()
@@ -319,3 +347,4 @@ def register(admin) -> None:
     admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
                                    tabs=[("all", "全部", None)], name="业务总览", category=category,
                                    endpoint="business_overview"))
+    admin.add_view(BusinessPrintView(name="业务打印", category=category, endpoint="business_print"))

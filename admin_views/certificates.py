@@ -8,6 +8,7 @@ view's visibility hook.
 
 from __future__ import annotations
 
+from flask import g
 from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from markupsafe import Markup
@@ -15,8 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from admin_views.base import SecureModelView, WorkflowModelView
+from admin_views.printing import PrintMixin
 from models import (
+    ApplicationKind,
     Certificate,
+    ChangeField,
     Level,
     NumberSegment,
     Occupation,
@@ -31,6 +35,7 @@ from models.certificate import CertificateStatus, PrintStatus
 from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
 from workflows.certificate import CERTIFICATE, state_label
+from workflows.printing import PRINT, business_of, business_print_clause
 from workflows.search import MAX_TERM, TermKind, prefix_pattern
 from workflows.visibility import visible
 
@@ -293,12 +298,74 @@ class CertificateColumns:
         return state_label(value)
 
 
-class CertificateView(CertificateColumns, SecureModelView):
+class CertificateView(CertificateColumns, PrintMixin, WorkflowModelView):
     """证书查看 (003 §六.2, §七.2): certificates the institution issued, or the authority's
-    institutions issued (SPEC §1). Read-only: no actions, no buttons."""
+    institutions issued (SPEC §1). Institutions print them (打印证书) and set print status by
+    hand (标记已打印 / 标记未打印, from ``PRINT``); authorities only read."""
 
-    def available_transitions(self, certificate) -> list:
-        return []
+    workflow = PRINT
+
+
+def _business(view, context, model, name):
+    application = view.business(model)
+    if application is None:
+        return "-"
+    return application.kind.label
+
+
+def _content(view, context, model, name):
+    """What the applicant filled in (003 §六.3 也可查看发起业务时上传、填写的信息)."""
+    application = view.business(model)
+    if application is None:
+        return "-"
+    if application.kind == ApplicationKind.reissue:
+        old = next((i.certificate.number for i in application.items if i.new_certificate_id == model.id), "")
+        text = f"遗失补办，原证书编号 {old}"
+    elif ChangeField.name in application.fields:
+        text = f"姓名由「{application.old_name}」变更为「{application.new_name}」"
+    else:
+        text = "变更"
+    if application.explanation:
+        text += f"；申请说明：{application.explanation}"
+    return text
+
+
+def _approved_at(view, context, model, name):
+    application = view.business(model)
+    return format_local(application.reviewed_at) if application is not None and application.reviewed_at else "-"
+
+
+class BusinessPrintView(CertificateColumns, PrintMixin, WorkflowModelView):
+    """业务打印 (003 §六.3): approved name changes and reissues of the institution's certificates."""
+
+    workflow = PRINT
+    details_template = "certificate/details.html"
+    column_list = ("number", "holder", "business", "content", "approved_at", "occupation", "print_status")
+    column_labels = {**CertificateColumns.column_labels, "business": "业务类型", "content": "业务内容",
+                     "approved_at": "审核通过时间"}
+    column_formatters = {**CertificateColumns.column_formatters, "business": _business, "content": _content,
+                         "approved_at": _approved_at}
+    tabs = [
+        ("unprinted", "待打印", lambda: Certificate.print_status == PrintStatus.unprinted),
+        ("printed", "已打印", lambda: Certificate.print_status == PrintStatus.printed),
+    ]
+    export_columns: list = []
+
+    def __init__(self, **kwargs):
+        super().__init__(kinds=tuple(ISSUING_KINDS), **kwargs)
+        self.permission = Permission.certificate_print
+
+    def scope_query(self, query):
+        return query.where(business_print_clause())
+
+    def business(self, certificate):
+        """The approved application behind a row (one query per row, memoised per request)."""
+        found = g.setdefault("business_print", {})
+        if certificate.id not in found:
+            found[certificate.id] = business_of(db.session, [certificate.id]).get(certificate.id)
+        return found[certificate.id]
+
+
 
 
 class CertificateLibraryView(CertificateColumns, WorkflowModelView):

@@ -63,8 +63,9 @@ def init_app(app: Flask) -> None:
         theme=Bootstrap4Theme(base_template="layout.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
     )
-    from admin_views import batches, business, certificates
+    from admin_views import batches, business, certificates, printing
 
     batches.register(admin)
     certificates.register(admin)
+    printing.register(admin)
     business.register(admin)

@@ -15,7 +15,14 @@ from models.business import (
     CertificateApplication,
     ChangeField,
 )
-from models.certificate import Certificate, CertificateStatus, NumberSegment, PrintStatus
+from models.certificate import (
+    Certificate,
+    CertificateStatus,
+    NumberSegment,
+    PrintFormat,
+    PrintFormatField,
+    PrintStatus,
+)
 from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
 from models.person import Person
 from models.ratelimit import RateLimitHit
@@ -28,7 +35,7 @@ __all__ = [
     "Person",
     "Batch", "BatchStatus", "Candidate",
     "CertificateApplication", "ApplicationItem", "ApplicationKind", "ApplicationStatus", "ChangeField",
-    "Certificate", "CertificateStatus", "PrintStatus", "NumberSegment",
+    "Certificate", "CertificateStatus", "PrintStatus", "NumberSegment", "PrintFormat", "PrintFormatField",
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
     "RateLimitHit",

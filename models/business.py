@@ -63,7 +63,8 @@ class CertificateApplication(db.Model):
     # who applied: an issuing institution, an enterprise or school, or an individual (no org)
     applicant_org_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     applicant_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)  # the holder
+    # the holder; None only in a 补办 draft saved before its first lost certificate is chosen (001)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
     # the city authority that reviews first; None goes straight to the province (省直所)
     reviewing_authority_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     explanation: Mapped[str | None] = mapped_column(Text)  # 申请说明

@@ -110,3 +110,43 @@ class NumberSegment(db.Model):
 
 Index("ix_certificate_issuer_status", Certificate.issuer_id, Certificate.status)
 Index("ix_certificate_authority_status", Certificate.authority_id, Certificate.status)
+
+
+class PrintFormat(db.Model):
+    """证书格式 (SPEC §6, 003 §六.2): how one institution's certificates sit on its pre-printed paper.
+
+    The paper size and font size are the format's; each printed field is a ``PrintFormatField``
+    row with its position in millimetres from the paper's top-left corner. No row, no field.
+    """
+
+    __tablename__ = "print_format"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), unique=True)
+    paper_width_mm: Mapped[int] = mapped_column(Integer)
+    paper_height_mm: Mapped[int] = mapped_column(Integer)
+    font_size_pt: Mapped[int] = mapped_column(Integer)
+    qr_size_mm: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    organization = relationship("Organization")
+    fields: Mapped[list[PrintFormatField]] = relationship(
+        back_populates="format", cascade="all, delete-orphan", order_by="PrintFormatField.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PrintFormatField(db.Model):
+    __tablename__ = "print_format_field"
+    __table_args__ = (UniqueConstraint("format_id", "field", name="uq_print_format_field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    format_id: Mapped[int] = mapped_column(ForeignKey("print_format.id", ondelete="CASCADE"), index=True)
+    field: Mapped[str] = mapped_column(String(30))  # a key of workflows.printing.FIELDS
+    x_mm: Mapped[int] = mapped_column(Integer)
+    y_mm: Mapped[int] = mapped_column(Integer)
+
+    format: Mapped[PrintFormat] = relationship(back_populates="fields")

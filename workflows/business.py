@@ -26,12 +26,13 @@ from models import (
     Person,
 )
 from models.base import local_today, utcnow
-from models.certificate import CertificateStatus
+from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
+from workflows.printing import PRINT
 from workflows.validators import parse_id_number
 
 A = ApplicationStatus
@@ -136,6 +137,9 @@ def _apply_change(ctx: Context) -> None:
         person.last_employer_change_at = utcnow()
     for certificate in app.certificates:
         certificate.endorsement_count = (certificate.endorsement_count or 0) + 1  # 签注 +1
+        if ChangeField.name in fields and certificate.print_status == PrintStatus.printed:
+            # the paper shows the old name: back to 业务打印's 待打印 (SPEC §5.2)
+            PRINT.fire(ctx.session, ctx.user, certificate, "needs_reprint", reason=f"姓名变更为{app.new_name}")
 
 
 def _apply_reissue(ctx: Context) -> None:
@@ -314,14 +318,24 @@ def _reviewing_authority_for(user, certificate: Certificate, receiving: Organiza
 def _new_application(session, user, kind, certificate, explanation, receiving=None) -> CertificateApplication:
     app = CertificateApplication(
         kind=kind, status=A.draft, applicant_org_id=user.organization_id, applicant_user_id=user.id,
-        person_id=certificate.person_id,
-        reviewing_authority_id=_reviewing_authority_for(user, certificate, receiving),
         explanation=(explanation or "").strip()[:1000] or None, created_at=utcnow(),
-        old_name=certificate.person.name, old_id_number=certificate.person.id_number,
-        old_employer_name=certificate.person.employer_display,
     )
+    if certificate is not None:
+        _bind_holder(app, user, certificate, receiving)
+    elif user.organization is None:
+        app.person_id = user.person_id  # an individual applies only for themself
+    elif user.kind == OrgKind.institution:
+        app.reviewing_authority_id = user.organization.parent_id  # an institution's reviewer is its own
     session.add(app)
     return app
+
+
+def _bind_holder(app: CertificateApplication, user, certificate: Certificate, receiving=None) -> None:
+    """The holder, their details as they were, and the reviewing authority, from the first certificate."""
+    person = certificate.person
+    app.person_id = certificate.person_id
+    app.reviewing_authority_id = _reviewing_authority_for(user, certificate, receiving)
+    app.old_name, app.old_id_number, app.old_employer_name = person.name, person.id_number, person.employer_display
 
 
 def start_change(session: Session, user, certificate: Certificate, fields, values: dict, *,
@@ -408,29 +422,39 @@ def start_cancel(session: Session, user, certificate: Certificate, explanation: 
     return app
 
 
-def start_reissue(session: Session, user, explanation: str | None, certificate: Certificate) -> CertificateApplication:
-    """补办, 新建申请 → 申请说明 → 保存 (001 证书遗失补证申请): the draft, with its first certificate."""
+def start_reissue(session: Session, user, explanation: str | None,
+                  certificate: Certificate | None = None) -> CertificateApplication:
+    """补办, 新建申请 → 申请说明 → 保存 (001 证书遗失补证申请): the draft, empty (选择遗失证书
+    comes next) or with the certificate its 补办 button was pressed on."""
     if not (explanation or "").strip():
         raise WorkflowError("请填写申请说明")
-    check_may_apply(user, certificate, K.reissue)
-    _refuse_if_open(session, certificate)
+    if user.organization is not None and not user.has(Permission.business_apply):
+        raise WorkflowError("无权办理证书业务")
+    if certificate is not None:
+        check_may_apply(user, certificate, K.reissue)
+        _refuse_if_open(session, certificate)
+    elif user.kind == OrgKind.school:
+        raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     app = _new_application(session, user, K.reissue, certificate, explanation)
-    app.items.append(ApplicationItem(certificate_id=certificate.id))
+    if certificate is not None:
+        app.items.append(ApplicationItem(certificate_id=certificate.id))
     session.flush()
     return app
 
 
 def add_lost_certificate(session: Session, user, app: CertificateApplication, certificate: Certificate) -> None:
-    """选择遗失证书: more certificates of the same holder into a 补办 draft."""
+    """选择遗失证书: a certificate into a 补办 draft; all of one application are one holder's."""
     _ensure_draft(user, app)
     if app.kind != K.reissue:
         raise WorkflowError("只有补办申请可以选择多张证书")
-    if certificate.person_id != app.person_id:
+    if app.items and certificate.person_id != app.person_id:
         raise WorkflowError("一个补办申请只能包含同一持证人的证书")
     if any(item.certificate_id == certificate.id for item in app.items):
         raise WorkflowError(f"证书{certificate.number}已在申请中")
     check_may_apply(user, certificate, K.reissue)
     _refuse_if_open(session, certificate)
+    if not app.items:
+        _bind_holder(app, user, certificate)
     app.items.append(ApplicationItem(certificate_id=certificate.id))
     session.flush()
 

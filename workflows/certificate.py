@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from models import Certificate
-from models.certificate import CertificateStatus
+from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind
 from models.user import Permission
 from workflows.engine import Context, Guard, Transition, Workflow, actor
@@ -93,8 +93,11 @@ CERTIFICATE = Workflow(
 
 
 def state_label(value) -> str:
-    """业务日志 shows states in Chinese; a value this table does not know is shown as is."""
-    try:
-        return CertificateStatus(value).label
-    except ValueError:
-        return value or ""
+    """业务日志 shows states in Chinese (status, or print status: both tables log as "certificate");
+    a value neither knows is shown as is."""
+    for states in (CertificateStatus, PrintStatus):
+        try:
+            return states(value).label
+        except ValueError:
+            continue
+    return value or ""

@@ -213,3 +213,35 @@ def sign_out(page) -> None:
     button.click()
     expect(page).to_have_url(re.compile(r"/login(\?|$)"))
     expect(page.locator(".alert", has_text="已退出登录")).to_be_visible()
+
+
+# -- page helpers shared by the journeys ---------------------------------------------------------
+CELL = r"^\s*{}\s*$"  # list cells and menu entries keep the template's whitespace
+
+
+def open_menu(page, category: str, item: str) -> None:
+    """The top menu: a category (批次管理, 证书业务处理 …), then exactly one of its entries."""
+    page.wait_for_load_state("load")  # Bootstrap's dropdown script runs at the end of <body>
+    page.locator("nav .dropdown-toggle", has_text=category).click()
+    entry = re.compile(CELL.format(re.escape(item)))  # 申请业务 is also inside 已申请业务
+    page.locator(".dropdown-menu.show a.dropdown-item", has_text=entry).click()
+
+
+def open_tab(page, label: str) -> None:
+    from playwright.sync_api import expect
+
+    tab = page.locator("#status-tabs a.nav-link", has_text=label)
+    tab.click()
+    expect(tab).to_have_class(re.compile(r"\bactive\b"))
+
+
+def flash(page, text: str, category: str = "success"):
+    from playwright.sync_api import expect
+
+    alert = page.locator(f".alert.alert-{category}", has_text=text)
+    expect(alert).to_be_visible()
+    return alert
+
+
+def list_row(page, text: str):
+    return page.locator("table.model-list tbody tr", has_text=text)

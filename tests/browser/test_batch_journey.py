@@ -16,7 +16,16 @@ from datetime import date
 import openpyxl
 
 from models.base import local_today
-from tests.browser.conftest import playwright_unavailable, sign_in, sign_out, snapshot
+from tests.browser.conftest import (
+    flash,
+    list_row,
+    open_menu,
+    open_tab,
+    playwright_unavailable,
+    sign_in,
+    sign_out,
+    snapshot,
+)
 from workflows.validators import make_id_number
 
 try:
@@ -47,27 +56,8 @@ def wrong_check_digit(number: str) -> str:
 # -- page helpers -------------------------------------------------------------------------------
 
 
-def open_menu(page: Page, category: str, item: str) -> None:
-    """The top menu: a category (批次管理, 证书管理 …), then one of its entries."""
-    page.wait_for_load_state("load")  # Bootstrap's dropdown script runs at the end of <body>
-    page.locator("nav .dropdown-toggle", has_text=category).click()
-    page.locator(".dropdown-menu.show a.dropdown-item", has_text=item).click()
-
-
-def open_tab(page: Page, label: str) -> None:
-    tab = page.locator("#status-tabs a.nav-link", has_text=label)
-    tab.click()
-    expect(tab).to_have_class(re.compile(r"\bactive\b"))
-
-
-def flash(page: Page, text: str, category: str = "success"):
-    alert = page.locator(f".alert.alert-{category}", has_text=text)
-    expect(alert).to_be_visible()
-    return alert
-
-
 def batch_row(page: Page, name: str):
-    return page.locator("table.model-list tbody tr", has_text=name)
+    return list_row(page, name)
 
 
 def open_batch(page: Page, name: str) -> None:

@@ -387,6 +387,44 @@ def test_lost_certificates_of_another_holder_are_refused_and_one_can_be_removed(
     assert [i.certificate_id for i in app.items] == [first.id]
 
 
+def test_new_reissue_from_the_applications_list_then_choose_the_lost_certificate(login, session):
+    """001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 (search) → 提交申请."""
+    [mine] = fresh_certificates(session)
+    [foreign] = fresh_certificates(session, employer_code="QY370201")
+    client = login("enterprise")
+    listing = client.get("/admin/application/").get_data(as_text=True)
+    assert 'id="new-reissue"' in listing and 'href="/admin/business_apply/reissue/"' in listing
+    assert 'id="new-reissue"' not in login("school").get("/admin/application/").get_data(as_text=True)
+    form = client.get("/admin/business_apply/reissue/").get_data(as_text=True)
+    assert "申请说明" in form and "certificate-card" not in form
+    assert client.get("/admin/business_apply/reissue/?certificate_id=").status_code == 404
+    resp = client.post("/admin/business_apply/reissue/", {"explanation": "工地搬迁时遗失"})
+    assert resp.status_code == 302, flashes(resp)
+    app = latest_application(session)
+    assert app.items == [] and app.person_id is None
+    listing = client.get("/admin/application/?tab=draft").get_data(as_text=True)
+    assert f"/admin/application/details/?id={app.id}" in listing  # listed, holder shown as -
+
+    details = f"/admin/application/details/?id={app.id}"
+    page = client.get(details).get_data(as_text=True)
+    assert 'id="lost-search-form"' in page and 'id="lost-add-form"' not in page
+    page = client.get(f"{details}&lost_q={foreign.number}").get_data(as_text=True)
+    assert 'id="lost-none"' in page and f'value="{foreign.id}"' not in page  # another enterprise's holder
+    page = client.get(f"{details}&lost_q=abc").get_data(as_text=True)
+    assert 'id="lost-none"' in page
+    page = client.get(f"{details}&lost_q={mine.person.id_number}").get_data(as_text=True)
+    assert f'<option value="{mine.id}">' in page
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(foreign.id)})
+    assert resp.status_code == 404  # a forged id outside visibility
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine.id)},
+                       follow_redirects=True)
+    assert f"已添加遗失证书 {mine.number}" in flashes(resp)
+    session.refresh(app)
+    assert app.person_id == mine.person_id and app.reviewing_authority.code == "SD370100"
+    page = client.get(details).get_data(as_text=True)
+    assert 'id="lost-search-form"' not in page
+
+
 # -- 注销 and 姓名变更: effects after province approval ----------------------------------------------------------
 def test_cancel_is_approved_and_the_certificate_shows_cancelled(login, session):
     [certificate] = fresh_certificates(session)

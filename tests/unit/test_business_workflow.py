@@ -1227,3 +1227,66 @@ def test_random_review_sequences_only_follow_the_table(rolled_session, scenario,
             assert person_snapshot(person) == snapshot
     event(f"{what} ended {app.status.value}")
     s.rollback()
+
+
+# -- 001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 → 提交申请 ------------------------------
+def test_a_new_reissue_draft_waits_for_its_first_lost_certificate(rolled_session):
+    s = rolled_session
+    [lost] = holder_certificates(s, "jinan_ent")
+    ent = user(s, "enterprise")
+    app = start_reissue(s, ent, "工地搬迁时遗失")
+    assert app.status == A.draft and app.items == [] and app.person_id is None
+    assert app.reviewing_authority_id is None and app.applicant_org_id == ent.organization_id
+    with pytest.raises(WorkflowError, match="请先选择遗失证书"):
+        fire(s, "enterprise", app, "submit")
+    add_lost_certificate(s, ent, app, lost)
+    assert app.person_id == lost.person_id and app.old_name == lost.person.name
+    assert app.reviewing_authority.code == JINAN  # the enterprise's city, known from the holder
+    attach_images(s, ent, app, png_files(1))
+    fire(s, "enterprise", app, "submit")
+    approve(s, app)
+    assert lost.status == CertificateStatus.voided and app.items[0].new_certificate.status == CertificateStatus.valid
+
+
+def test_a_new_draft_of_an_institution_knows_its_reviewer_at_once(rolled_session):
+    s = rolled_session
+    app = start_reissue(s, user(s, "inst_jinan"), "遗失")
+    assert app.person_id is None and app.reviewing_authority.code == JINAN
+    assert start_reissue(s, user(s, "direct_inst"), "遗失").reviewing_authority_id is None  # → the province
+
+
+def test_an_individuals_new_draft_is_their_own(rolled_session):
+    s = rolled_session
+    person = user(s, "person")
+    app = start_reissue(s, person, "遗失")
+    assert app.person_id == person.person_id
+    assert get_visible(s, person, CertificateApplication, app.id) is app
+    [stranger] = holder_certificates(s, "jinan_ent")
+    with pytest.raises(WorkflowError, match="只能为本人的证书办理业务"):
+        add_lost_certificate(s, person, app, stranger)
+
+
+def test_after_the_first_the_holder_is_fixed(rolled_session):
+    s = rolled_session
+    [first] = holder_certificates(s, "jinan_ent")
+    [other] = holder_certificates(s, "jinan_ent")
+    ent = user(s, "enterprise")
+    app = start_reissue(s, ent, "遗失")
+    add_lost_certificate(s, ent, app, first)
+    with pytest.raises(WorkflowError, match="一个补办申请只能包含同一持证人的证书"):
+        add_lost_certificate(s, ent, app, other)
+
+
+@pytest.mark.parametrize("who", ["school", "jinan", "province"])
+def test_who_may_not_start_a_new_reissue(rolled_session, who):
+    with pytest.raises(WorkflowError):
+        start_reissue(rolled_session, user(rolled_session, who), "遗失")
+
+
+def test_a_new_reissue_needs_the_apply_permission(rolled_session):
+    s = rolled_session
+    ent = user(s, "enterprise")
+    ent.permission_rows = [r for r in ent.permission_rows if r.code != Permission.business_apply]
+    s.flush()
+    with pytest.raises(WorkflowError, match="无权办理证书业务"):
+        start_reissue(s, ent, "遗失")

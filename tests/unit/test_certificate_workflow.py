@@ -295,9 +295,14 @@ def test_code_only_transitions_are_never_offered_by_the_views(module_demo, sessi
         assert set(BY_CODE) <= {t.name for t in CERTIFICATE.available(province, valid)}
 
 
-def test_the_read_only_view_offers_nothing(module_demo, session):
+def test_the_certificate_view_offers_only_printing(module_demo, session):
+    """证书查看 changes no certificate status: its actions are the print-status table's."""
     view = _views(module_demo)["certificate"]
-    assert not any(name.startswith("wf_") for name, _ in view._actions)
+    assert {name for name, _ in view._actions} - {"delete"} == {"print", "wf_mark_printed", "wf_mark_unprinted"}
+    assert not view.can_delete
     with module_demo.test_request_context():
         login_user(user(session, "inst_jinan"))
+        assert [t.name for t in view.available_transitions(certificate_of(session))] == ["mark_printed"]
+    with module_demo.test_request_context():
+        login_user(user(session, "jinan"))
         assert view.available_transitions(certificate_of(session)) == []
