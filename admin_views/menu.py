@@ -63,9 +63,14 @@ def init_app(app: Flask) -> None:
         theme=Bootstrap4Theme(base_template="layout.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
     )
-    from admin_views import batches, business, certificates, printing
+    from admin_views import batches, business, certificates, messages, printing
 
     batches.register(admin)
     certificates.register(admin)
     printing.register(admin)
     business.register(admin)
+    messages.register(admin)
+
+    @app.context_processor
+    def _unread():
+        return {"unread_messages": lambda: messages.unread_count(current_user)}

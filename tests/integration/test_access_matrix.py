@@ -43,6 +43,7 @@ from models import (
     Certificate,
     CertificateApplication,
     Level,
+    Message,
     NumberSegment,
     Occupation,
     Organization,
@@ -111,10 +112,12 @@ class Facts:
         self.fresh_id_number = next(n for seq in range(1, 999, 2)
                                     if (n := make_id_number("370102", date(1999, 9, 9), seq, "男")) not in taken)
         self.segments = {r.id: r for r in q(select(NumberSegment.id, NumberSegment.region_code))}
+        self.messages = {r.id: r for r in q(select(Message.id, Message.user_id))}
         self.tables = {Batch: self.batches, Certificate: self.certificates, Candidate: self.candidates,
                        Attachment: self.attachments, Person: self.persons, Organization: self.orgs,
                        User: {u.id: u for u in self.users.values()}, NumberSegment: self.segments,
-                       CertificateApplication: self.applications, ApplicationItem: self.items}
+                       CertificateApplication: self.applications, ApplicationItem: self.items,
+                       Message: self.messages}
         self.certs_of_person = defaultdict(list)
         for cert in self.certificates.values():
             self.certs_of_person[cert.person_id].append(cert)
@@ -125,6 +128,8 @@ class Facts:
             CertificateApplication: self._application,
             ApplicationItem: lambda who, ident: ident in self.items and self._application(
                 who, self.items[ident].application_id),
+            # 我的消息: a user's own, nobody else's (not even the province's)
+            Message: lambda who, ident: ident in self.messages and self.messages[ident].user_id == self.users[who].id,
         }
 
     # who: a demo username

@@ -1,0 +1,83 @@
+"""我的消息 (SPEC §8; 002 §3.1): what the transitions that concern a user told them.
+
+Every transition's ``notify`` writes ``Message`` rows (workflows.engine); this view lists the
+user's own (visibility: ``Message.user_id``), marks them read by POST only, and the navigation
+bar shows the unread count on every page.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect
+from flask_admin import expose
+from flask_admin.actions import action
+from flask_login import current_user
+from markupsafe import Markup
+from sqlalchemy import func, select, update
+
+from admin_views.base import SecureModelView
+from models import Message, db
+from workflows.audit import Kind, log
+
+
+def unread_count(user) -> int:
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    return db.session.scalar(select(func.count()).select_from(Message).where(
+        Message.user_id == user.id, Message.is_read.is_(False))) or 0
+
+
+def _state(view, context, model, name):
+    if model.is_read:
+        return "已读"
+    return Markup('<span class="badge badge-danger">未读</span>')
+
+
+class MessageView(SecureModelView):
+    """Every signed-in user's own messages: 未读 / 全部, 标为已读, 全部标为已读."""
+
+    individual = True
+    column_list = ("is_read", "title", "body", "created_at")
+    column_details_list = ("title", "body", "created_at", "is_read")
+    column_labels = {"is_read": "状态", "title": "标题", "body": "内容", "created_at": "时间"}
+    column_formatters = {"is_read": _state}
+    column_formatters_detail = column_formatters
+    column_default_sort = ("id", True)
+    list_template = "admin/message_list.html"
+    tabs = [
+        ("unread", "未读", lambda: Message.is_read.is_(False)),
+        ("all", "全部", None),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(Message, **kwargs)
+
+    def is_visible(self):
+        return False  # reached from the navigation bar's 我的消息 (with the unread count)
+
+    @action("mark_read", "标为已读")
+    def action_mark_read(self, ids):
+        rows = self.load_rows(ids)  # another user's message id drops out here: 记录不存在
+        for message in rows.values():
+            message.is_read = True
+        db.session.commit()
+        missing = len(set(ids)) - len(rows)
+        if not rows:
+            flash("标为已读：所选消息不存在", "error")
+        elif missing:
+            flash(f"已将 {len(rows)} 条消息标为已读，{missing} 条消息不存在", "warning")
+        else:
+            flash(f"已将 {len(rows)} 条消息标为已读", "success")
+
+    @expose("/read-all/", methods=("POST",))
+    def read_all_view(self):
+        result = db.session.execute(update(Message).where(Message.user_id == current_user.id,
+                                                          Message.is_read.is_(False)).values(is_read=True))
+        log(db.session, current_user, Kind.EDIT, f"我的消息：全部标为已读（{result.rowcount} 条）",
+            object_type="message")
+        db.session.commit()
+        flash(f"已将 {result.rowcount} 条消息标为已读", "success")
+        return redirect(self.get_url(".index_view"))
+
+
+def register(admin) -> None:
+    admin.add_view(MessageView(name="我的消息", endpoint="message"))
