@@ -32,9 +32,10 @@ def init_app(app: Flask) -> None:
     Babel(app, locale_selector=_locale)
     csrf.init_app(app)
 
-    from admin_views import auth, menu, verify
+    from admin_views import accounts, auth, menu, verify
 
     auth.init_app(app)
+    accounts.init_app(app)
     menu.init_app(app)
     verify.init_app(app)
     app.jinja_env.filters["batch_state"] = _batch_state

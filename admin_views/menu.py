@@ -63,12 +63,26 @@ def init_app(app: Flask) -> None:
         theme=Bootstrap4Theme(base_template="layout.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
     )
-    from admin_views import batches, business, certificates, messages, printing
+    from admin_views import (
+        accounts,
+        appeals,
+        batches,
+        business,
+        certificates,
+        enterprise,
+        messages,
+        printing,
+        registrations,
+    )
 
     batches.register(admin)
     certificates.register(admin)
     printing.register(admin)
     business.register(admin)
+    accounts.register(admin)
+    enterprise.register(admin)
+    registrations.register(admin)
+    appeals.register(admin)
     messages.register(admin)
 
     @app.context_processor

@@ -26,6 +26,20 @@ from models.certificate import (
 from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
 from models.person import Person
 from models.ratelimit import RateLimitHit
+from models.registration import (
+    AccountKind,
+    AccountRequest,
+    AccountStatus,
+    Anomaly,
+    AnomalyKind,
+    AnomalyStatus,
+    EnterpriseChange,
+    EnterpriseChangeKind,
+    EnterpriseChangeStatus,
+    Registration,
+    RegistrationKind,
+    RegistrationStatus,
+)
 from models.user import Permission, Role, SmsCode, User, UserPermission
 
 __all__ = [
@@ -39,4 +53,7 @@ __all__ = [
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
     "RateLimitHit",
+    "AccountRequest", "AccountKind", "AccountStatus", "EnterpriseChange", "EnterpriseChangeKind",
+    "EnterpriseChangeStatus", "Registration", "RegistrationKind", "RegistrationStatus", "Anomaly", "AnomalyKind",
+    "AnomalyStatus",
 ]

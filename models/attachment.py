@@ -27,6 +27,7 @@ class Attachment(db.Model):
     owner_id: Mapped[int] = mapped_column(Integer)
     kind: Mapped[AttachmentKind] = mapped_column(enum_column_type(AttachmentKind))
     filename: Mapped[str] = mapped_column(String(255))
+    purpose: Mapped[str | None] = mapped_column(String(40))  # 营业执照, 资质证书, 申辩材料 …
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

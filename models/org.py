@@ -64,6 +64,7 @@ class Organization(db.Model):
     contact: Mapped[str | None] = mapped_column(String(50))
     phone: Mapped[str | None] = mapped_column(String(30))
     address: Mapped[str | None] = mapped_column(String(255))
+    postcode: Mapped[str | None] = mapped_column(String(6))
     credit_code: Mapped[str | None] = mapped_column(String(18), unique=True)
     qualification_no: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

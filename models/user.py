@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
 from models.org import Organization, OrgKind
+from models.registration import AccountStatus
 
 
 class Role(StrEnum):
@@ -123,6 +124,9 @@ class User(UserMixin, db.Model):
     person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
     role: Mapped[Role] = mapped_column(enum_column_type(Role), default=Role.operator)
     is_enabled: Mapped[bool] = mapped_column(default=True)
+    # a self-registered individual waits for the city authority (SPEC §5.3); staff users are active
+    account_status: Mapped[AccountStatus] = mapped_column(
+        enum_column_type(AccountStatus), default=AccountStatus.active, server_default="active")
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     must_change_password: Mapped[bool] = mapped_column(default=False)

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import OrgStatus, SmsCode, User
+from models import AccountStatus, OrgStatus, SmsCode, User
 from workflows import WorkflowError
 from workflows.audit import Kind, log
 from workflows.sms import SmsError
@@ -32,8 +32,9 @@ class Purpose:
     LOGIN = "login"
     RESET = "reset"      # 找回密码
     PHONE = "phone"      # 更换绑定手机
+    REGISTER = "register"  # 企业注册 / 个人注册: 手机号绑定
 
-    LABELS = {"login": "登录", "reset": "找回密码", "phone": "更换绑定手机"}
+    LABELS = {"login": "登录", "reset": "找回密码", "phone": "更换绑定手机", "register": "注册"}
 
 
 class SmsThrottled(WorkflowError):
@@ -105,6 +106,8 @@ def login_refusal(user: User | None) -> str | None:
     org = user.organization
     if org is not None and org.status != OrgStatus.active:
         return _ORG_REFUSALS.get(org.status, "所属机构不可用，无法登录")
+    if org is None and user.account_status != AccountStatus.active:  # a self-registered individual
+        return _ORG_REFUSALS.get(OrgStatus(user.account_status.value), "账号不可用，无法登录")
     return None
 
 

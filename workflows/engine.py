@@ -57,6 +57,9 @@ class Transition:
     manual: bool = True
     danger: bool = False
     confirm: str | None = None
+    # what to say when the row is in a state the transition does not start from, when the
+    # generic 「当前状态为…」 is not what the manual says (re-reporting: 「已上报，请勿重复上报」)
+    state_message: Callable[[Any], str | None] | None = None
 
     def target_for(self, obj) -> Any:
         return self.target(obj) if callable(self.target) else self.target
@@ -175,7 +178,8 @@ class Workflow:
         if not self.may(user, obj, transition):
             raise WorkflowError(f"无权执行「{transition.label}」")
         if state not in transition.sources:
-            raise WorkflowError(f"当前状态为「{_label(state)}」，不能执行「{transition.label}」")
+            specific = transition.state_message(state) if transition.state_message else None
+            raise WorkflowError(specific or f"当前状态为「{_label(state)}」，不能执行「{transition.label}」")
         reason = (reason or "").strip() or None
         if transition.needs_reason and not reason:
             raise WorkflowError(f"请填写{transition.reason_label}")

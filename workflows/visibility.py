@@ -14,16 +14,20 @@ from sqlalchemy import and_, exists, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from models import (
+    AccountRequest,
+    Anomaly,
     Attachment,
     AuditLog,
     Batch,
     Candidate,
     Certificate,
     CertificateApplication,
+    EnterpriseChange,
     Message,
     NumberSegment,
     Organization,
     Person,
+    Registration,
     TransitionLog,
     User,
 )
@@ -151,13 +155,63 @@ def _application_clause(user):
     return false()
 
 
+def _account_clause(user):
+    """注册审核 (SPEC §5.3): the reviewing city authority; the enterprise itself."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return AccountRequest.authority_id == org.id
+    if _is(user, OrgKind.enterprise):
+        return AccountRequest.organization_id == org.id
+    return false()
+
+
+def _enterprise_change_clause(user):
+    """企业信息变更 (SPEC §5.4): the enterprise; the city authority (调出市 and 调入市)."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.authority):
+        return or_(EnterpriseChange.from_authority_id == org.id, EnterpriseChange.to_authority_id == org.id)
+    if _is(user, OrgKind.enterprise):
+        return EnterpriseChange.enterprise_id == org.id
+    return false()
+
+
+def _registration_clause(user):
+    """注册申报 (SPEC §1): the province; the ministry once the province forwarded it; the
+    enterprise it is declared with; the declaring individual."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.ministry):
+        return Registration.ministry_at.is_not(None)
+    if _is(user, OrgKind.enterprise):
+        return Registration.enterprise_id == org.id
+    if user is not None and org is None and user.person_id:
+        return Registration.person_id == user.person_id
+    return false()
+
+
+def _anomaly_clause(user):
+    """申辩管理: the province; the enterprise the anomaly is flagged against."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    if _is(user, OrgKind.enterprise):
+        return Anomaly.enterprise_id == org.id
+    return false()
+
+
 def _message_clause(user):
     return Message.user_id == (user.id if user is not None else None)
 
 
 # Objects that hang off another (logs, attachments) are visible when their owner is.
 OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person,
-                "application": CertificateApplication}
+                "application": CertificateApplication, "account": AccountRequest,
+                "enterprise_change": EnterpriseChange, "registration": Registration, "anomaly": Anomaly}
 
 
 def _owned_clause(user, type_col, id_col):
@@ -190,6 +244,10 @@ RULES = {
     NumberSegment: _segment_clause,
     Message: _message_clause,
     CertificateApplication: _application_clause,
+    AccountRequest: _account_clause,
+    EnterpriseChange: _enterprise_change_clause,
+    Registration: _registration_clause,
+    Anomaly: _anomaly_clause,
     TransitionLog: _transition_log_clause,
     Attachment: _attachment_clause,
 }
