@@ -143,6 +143,12 @@ class EnterpriseChange(db.Model):
         return f"{self.kind.label}（{self.old_name}）"
 
 
+# 信息审查中不允许再次提交 (SPEC §5.4): one open change per enterprise, also under concurrency
+_OPEN_CHANGE = EnterpriseChange.status.in_(("pending_authority", "pending_province", "pending_out", "pending_in"))
+Index("uq_enterprise_change_open", EnterpriseChange.enterprise_id, unique=True,
+      postgresql_where=_OPEN_CHANGE, sqlite_where=_OPEN_CHANGE)
+
+
 # -- practice registration --------------------------------------------------------------------------
 class RegistrationKind(StrEnum):
     initial = "initial"
@@ -232,6 +238,12 @@ class Registration(db.Model):
 
 
 Index("ix_registration_enterprise_status", Registration.enterprise_id, Registration.status)
+# one declaration in progress per person and specialty, enforced by the database so two
+# simultaneous 申报 cannot both pass the check in workflows.registration.declare
+_OPEN_DECLARATION = Registration.status.in_(
+    ("unreported", "province_unaccepted", "province_accepted", "ministry_unaccepted", "ministry_accepted"))
+Index("uq_registration_open_per_specialty", Registration.person_id, Registration.specialty, unique=True,
+      postgresql_where=_OPEN_DECLARATION, sqlite_where=_OPEN_DECLARATION)
 
 
 # -- 申辩管理 ----------------------------------------------------------------------------------------

@@ -121,7 +121,8 @@ class User(UserMixin, db.Model):
     name: Mapped[str] = mapped_column(String(50))
     phone: Mapped[str | None] = mapped_column(String(11), index=True)
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    # one individual account per person (个人注册: 已经注册过的禁止重复注册)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), unique=True)
     role: Mapped[Role] = mapped_column(enum_column_type(Role), default=Role.operator)
     is_enabled: Mapped[bool] = mapped_column(default=True)
     # a self-registered individual waits for the city authority (SPEC §5.3); staff users are active

@@ -25,3 +25,25 @@ class NotFoundError(WorkflowError):
 
     def __init__(self, message: str = "记录不存在或无权访问"):
         super().__init__(message)
+
+
+def insert_or_refuse(session, error: WorkflowError):
+    """A savepoint in which a unique constraint's violation becomes ``error``.
+
+    The checks before an insert read the database; two requests at the same moment can both
+    pass them. The constraint decides, and the loser gets the same message as if the check had
+    caught it, never a 500 (e.g. two 企业注册 with one credit code, two 申报 of one specialty).
+    """
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import IntegrityError
+
+    @contextmanager
+    def guarded():
+        try:
+            with session.begin_nested():
+                yield
+        except IntegrityError:
+            raise error from None
+
+    return guarded()

@@ -41,7 +41,7 @@ from models import (
 )
 from models.base import utcnow
 from models.user import Permission, role_preset
-from workflows import WorkflowError
+from workflows import WorkflowError, insert_or_refuse
 from workflows.attachments import check_images
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
@@ -215,18 +215,20 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
     _check_sms(session, chk, phone, values.get("sms_code"), now)
     chk.raise_if_any()
 
-    org = Organization(code=f"E{credit_code}", name=name, kind=OrgKind.enterprise, parent=authority,
-                       region_code=authority.region_code, status=OrgStatus.pending, contact=contact,
-                       phone=contact_phone, address=address, postcode=postcode, credit_code=credit_code,
-                       qualification_no=qualification_no)
-    session.add(org)
-    session.flush()
-    org.refresh_path()
-    user = User(username=username, password_hash=hash_password(password), name=admin_name, phone=phone,
-                organization=org, role=Role.admin)
-    user.set_permissions(role_preset(OrgKind.enterprise, Role.admin))
-    session.add(user)
-    session.flush()
+    taken = FormErrors({"credit_code": "该统一社会信用代码或登录用户名已经注册，禁止重复注册"})
+    with insert_or_refuse(session, taken):
+        org = Organization(code=f"E{credit_code}", name=name, kind=OrgKind.enterprise, parent=authority,
+                           region_code=authority.region_code, status=OrgStatus.pending, contact=contact,
+                           phone=contact_phone, address=address, postcode=postcode, credit_code=credit_code,
+                           qualification_no=qualification_no)
+        session.add(org)
+        session.flush()
+        org.refresh_path()
+        user = User(username=username, password_hash=hash_password(password), name=admin_name, phone=phone,
+                    organization=org, role=Role.admin)
+        user.set_permissions(role_preset(OrgKind.enterprise, Role.admin))
+        session.add(user)
+        session.flush()
     _store_images(session, "organization", org.id, licences, LICENCE, user.id, licence_checks)
     _store_images(session, "organization", org.id, qualifications, QUALIFICATION, user.id, qualification_checks)
     request = AccountRequest(kind=AccountKind.enterprise, organization=org, user=user, authority=authority)
@@ -259,15 +261,16 @@ def register_individual(session: Session, values: dict, *, now: datetime, ip: st
     _check_sms(session, chk, phone, values.get("sms_code"), now)
     chk.raise_if_any()
 
-    if person is None:
-        person = Person(name=name, id_number=info.number, birth_date=info.birth_date, gender=info.gender,
-                        phone=phone)
-        session.add(person)
+    with insert_or_refuse(session, FormErrors({"id_number": "该身份证号或登录用户名已经注册，禁止重复注册"})):
+        if person is None:
+            person = Person(name=name, id_number=info.number, birth_date=info.birth_date, gender=info.gender,
+                            phone=phone)
+            session.add(person)
+            session.flush()
+        user = User(username=username, password_hash=hash_password(password), name=name, phone=phone,
+                    person=person, role=Role.individual, account_status=AccountStatus.pending)
+        session.add(user)
         session.flush()
-    user = User(username=username, password_hash=hash_password(password), name=name, phone=phone,
-                person=person, role=Role.individual, account_status=AccountStatus.pending)
-    session.add(user)
-    session.flush()
     request = AccountRequest(kind=AccountKind.individual, user=user, person=person, authority=authority)
     session.add(request)
     log(session, user, Kind.EDIT, f"个人注册：{name}，待{authority.name}审核", obj=user, ip=ip)
@@ -360,6 +363,15 @@ def update_enterprise(session: Session, user, org: Organization, values: dict, *
         else:
             new["region_code"] = authority.region_code
     chk.raise_if_any()
+    if any(k in new and (_current(org, k) or None) != (new[k] or None) for k in ("name", "region_code")):
+        # the same rules as a 变更申请 (SPEC §5.4): not while one is under review or registrations run
+        other = open_change_of(session, org)
+        if other is not None:
+            raise WorkflowError(f"已有{other.kind.label}申请正在审查（{other.status.label}），"
+                                "信息审查中不允许修改企业名称或所属地市")
+        busy = registrations_in_progress(session, org)
+        if busy:
+            raise WorkflowError(f"该单位名下有{busy}条正在办理的注册申报业务，待全部办结后再修改企业名称或所属地市")
     changed = {}
     for key, value in new.items():
         if (_current(org, key) or None) != (value or None):
@@ -435,8 +447,9 @@ def start_change(session: Session, user, org: Organization, values: dict) -> Ent
         change.kind, change.to_authority_id, change.new_region_code = EnterpriseChangeKind.city, target.id, \
             target.region_code
         change.status = S.pending_out
-    session.add(change)
-    session.flush()
+    with insert_or_refuse(session, WorkflowError("已有变更申请正在审查，信息审查中不允许再次提交")):
+        session.add(change)
+        session.flush()
     log(session, user, Kind.EDIT, f"提交{change.kind.label}申请：{change.content}", obj=change)
     _notify_reviewers(session, change)
     return change
@@ -461,6 +474,17 @@ def _authority_of(attr: str):
 def _no_registrations_in_progress(ctx: Context):
     busy = registrations_in_progress(ctx.session, ctx.obj.enterprise)
     return f"该单位名下有{busy}条正在办理的注册申报业务，不能变更" if busy else True
+
+
+def _name_still_free(ctx: Context):
+    """A name change approved weeks later must not give two enterprises one name."""
+    change = ctx.obj
+    if change.kind != EnterpriseChangeKind.name:
+        return True
+    taken = ctx.session.scalar(select(Organization.id).where(
+        Organization.name == change.new_name, Organization.id != change.enterprise_id,
+        Organization.kind.in_((OrgKind.enterprise, OrgKind.school))))
+    return "该企业名称已被其他企业使用" if taken else True
 
 
 def _apply_change(ctx: Context) -> None:
@@ -495,7 +519,7 @@ def _notify_next(ctx: Context) -> Iterable[int]:
 _FROM = actor(OrgKind.authority, relation=_authority_of("from_authority_id"))
 _TO = actor(OrgKind.authority, relation=_authority_of("to_authority_id"))
 _PROVINCE = actor(OrgKind.province)
-_GUARDS = (Guard(_no_registrations_in_progress),)
+_GUARDS = (Guard(_no_registrations_in_progress), Guard(_name_still_free))
 
 ENTERPRISE_CHANGE = Workflow(
     EnterpriseChange,
@@ -526,8 +550,8 @@ ENTERPRISE_CHANGE = Workflow(
 
 
 # -- 人员管理 (002 §3.1.5) ------------------------------------------------------------------------
-def _check_manager(user, org: Organization) -> None:
-    if user.organization_id != org.id or user.role != Role.admin or not user.has(P.user_manage):
+def _check_manager(user, org: Organization | None) -> None:
+    if org is None or user.organization_id != org.id or user.role != Role.admin or not user.has(P.user_manage):
         raise WorkflowError("只有企业注册时指定的管理员可以管理二级用户")
 
 
@@ -554,8 +578,8 @@ def create_user(session: Session, admin, values: dict, *, ip: str | None = None)
 
 def _check_target(admin, target: User) -> None:
     _check_manager(admin, admin.organization)
-    if target.organization_id != admin.organization_id:
-        raise WorkflowError("用户不存在")
+    if target.organization_id != admin.organization_id or not target.is_enabled:
+        raise WorkflowError("用户不存在")  # another organization's user, or one already 删除
     if target.id == admin.id:
         raise WorkflowError("不能在人员管理中修改或删除自己，请使用「修改密码」")
 

@@ -37,7 +37,7 @@ from models import (
 )
 from models.base import local_today, utcnow
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import WorkflowError, insert_or_refuse
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 
@@ -308,8 +308,9 @@ def declare(session: Session, user, values: dict) -> Registration:
         reg.reported_at = utcnow()
         reg.pre_registration = not enterprise.qualification_no
         reg.qualification_no = enterprise.qualification_no or None
-    session.add(reg)
-    session.flush()
+    with insert_or_refuse(session, WorkflowError(f"{SPECIALTIES[specialty]}专业已有办理中的注册申报")):
+        session.add(reg)
+        session.flush()
     log(session, user, Kind.EDIT, f"注册申报：{reg}，聘用企业 {enterprise.name}", obj=reg)
     _message_org(session, enterprise.id if kind != RK.additional else _province_id(session),
                  f"{reg}：{'待上报' if kind != RK.additional else '待受理'}", f"申报人：{user.name}", reg)
@@ -385,6 +386,7 @@ def expiring_clause(days: int, today: date | None = None):
 
 # -- 申辩管理 ------------------------------------------------------------------------------------
 A = AnomalyStatus
+APPEAL_FORMATS = frozenset({"jpg", "png", "pdf", "doc", "docx"})  # 申辩材料: images or documents
 
 
 def _enterprise_of_anomaly(user, anomaly: Anomaly) -> bool:
@@ -431,14 +433,15 @@ APPEAL = Workflow(
 
 
 def submit_appeal(session: Session, user, anomaly: Anomaly, answer: str, files=()) -> None:
-    """The enterprise's 申辩: text and up to 5 images or documents (pdf, doc, docx)."""
-    from workflows.attachments import check_batch_attachment
+    """The enterprise's 申辩: text and up to 5 images or documents (pdf, doc, docx) — not the
+    spreadsheets a batch accepts; checked by content before anything is stored."""
+    from workflows.attachments import _check_one
 
     files = [(n, d) for n, d in files if n or d]
     if len(files) > 5:
         raise WorkflowError("申辩材料最多上传5个文件")
-    checks = [check_batch_attachment(n, d, existing_documents=0, existing_images=0, max_documents=5, max_images=5)
-              for n, d in files]
+    checks = [_check_one(n, d, allowed=APPEAL_FORMATS, formats_label="jpg、png、pdf、doc、docx", what="图片或文档",
+                         max_bytes=10 * 1024 * 1024) for n, d in files]
     APPEAL.fire(session, user, anomaly, "appeal", answer=answer)
     for (_, data), check in zip(files, checks, strict=True):
         session.add(Attachment(owner_type="anomaly", owner_id=anomaly.id, kind=check.kind, purpose="申辩材料",
@@ -449,7 +452,8 @@ def submit_appeal(session: Session, user, anomaly: Anomaly, answer: str, files=(
 
 def scan_anomalies(session: Session, user, today: date | None = None) -> int:
     """异常筛查 (province): a person in force at two or more enterprises; a registered person of
-    ``RETIREMENT_AGE`` or older. One open anomaly per (enterprise, person, kind)."""
+    ``RETIREMENT_AGE`` or older. One anomaly per (enterprise, person, kind) that is open, appealed or
+    accepted: a 申辩通过 settles it, while a 申辩不通过 one is flagged again while the cause lasts."""
     if user.kind != OrgKind.province or not user.has(P.registration_review):
         raise WorkflowError("无权进行异常筛查")
     today = today or local_today()
@@ -468,7 +472,7 @@ def scan_anomalies(session: Session, user, today: date | None = None) -> int:
     for enterprise_id, person_id, reg_id, kind, text in found:
         exists_open = session.scalar(select(Anomaly.id).where(
             Anomaly.enterprise_id == enterprise_id, Anomaly.person_id == person_id, Anomaly.kind == kind,
-            Anomaly.status.in_((A.open, A.appealed))))
+            Anomaly.status.in_((A.open, A.appealed, A.accepted))))
         if exists_open:
             continue
         anomaly = Anomaly(enterprise_id=enterprise_id, person_id=person_id, registration_id=reg_id, kind=kind,

@@ -36,18 +36,23 @@ from werkzeug.routing import RequestRedirect
 from admin_views.base import WorkflowModelView
 from app import create_app
 from models import (
+    AccountRequest,
+    Anomaly,
     ApplicationItem,
     Attachment,
     Batch,
     Candidate,
     Certificate,
     CertificateApplication,
+    EnterpriseChange,
     Level,
     Message,
     NumberSegment,
     Occupation,
     Organization,
     Person,
+    Registration,
+    TransitionLog,
     User,
     db,
 )
@@ -113,11 +118,22 @@ class Facts:
                                     if (n := make_id_number("370102", date(1999, 9, 9), seq, "男")) not in taken)
         self.segments = {r.id: r for r in q(select(NumberSegment.id, NumberSegment.region_code))}
         self.messages = {r.id: r for r in q(select(Message.id, Message.user_id))}
+        self.accounts = {r.id: r for r in q(select(AccountRequest.id, AccountRequest.authority_id,
+                                                   AccountRequest.organization_id, AccountRequest.user_id))}
+        self.changes = {r.id: r for r in q(select(EnterpriseChange.id, EnterpriseChange.enterprise_id,
+                                                  EnterpriseChange.from_authority_id, EnterpriseChange.to_authority_id))}
+        self.registrations = {r.id: r for r in q(select(Registration.id, Registration.enterprise_id,
+                                                        Registration.person_id, Registration.status,
+                                                        Registration.registration_number))}
+        self.forwarded = set(session.scalars(select(TransitionLog.object_id).where(
+            TransitionLog.object_type == "registration", TransitionLog.transition == "province_forward")))
+        self.anomalies = {r.id: r for r in q(select(Anomaly.id, Anomaly.enterprise_id))}
         self.tables = {Batch: self.batches, Certificate: self.certificates, Candidate: self.candidates,
                        Attachment: self.attachments, Person: self.persons, Organization: self.orgs,
                        User: {u.id: u for u in self.users.values()}, NumberSegment: self.segments,
                        CertificateApplication: self.applications, ApplicationItem: self.items,
-                       Message: self.messages}
+                       Message: self.messages, AccountRequest: self.accounts, EnterpriseChange: self.changes,
+                       Registration: self.registrations, Anomaly: self.anomalies}
         self.certs_of_person = defaultdict(list)
         for cert in self.certificates.values():
             self.certs_of_person[cert.person_id].append(cert)
@@ -130,6 +146,8 @@ class Facts:
                 who, self.items[ident].application_id),
             # 我的消息: a user's own, nobody else's (not even the province's)
             Message: lambda who, ident: ident in self.messages and self.messages[ident].user_id == self.users[who].id,
+            AccountRequest: self._account, EnterpriseChange: self._change, Registration: self._registration,
+            Anomaly: self._anomaly,
         }
 
     # who: a demo username
@@ -179,7 +197,9 @@ class Facts:
         if attachment is None:
             return False
         owner = {"batch": Batch, "certificate": Certificate, "person": Person,
-                 "organization": Organization, "application": CertificateApplication}.get(attachment.owner_type)
+                 "organization": Organization, "application": CertificateApplication,
+                 "account": AccountRequest, "enterprise_change": EnterpriseChange, "registration": Registration,
+                 "anomaly": Anomaly}.get(attachment.owner_type)
         return self.rules[owner](who, attachment.owner_id) if owner else None
 
     def _application(self, who, ident):
@@ -199,6 +219,43 @@ class Facts:
         if kind in (OrgKind.enterprise, OrgKind.school):
             return app.applicant_org_id == org or self.persons[app.person_id].employer_id == org
         return org is None and self.users[who].person_id == app.person_id
+
+    def _account(self, who, ident):
+        """注册审核 (SPEC §5.3): the city authority it was filed with; the enterprise itself."""
+        row = self.accounts.get(ident)
+        if row is None:
+            return False
+        kind, org = self.kind_of(who), self.org_of(who)
+        return (kind == OrgKind.province or (kind == OrgKind.authority and row.authority_id == org)
+                or (org is not None and row.organization_id == org))
+
+    def _change(self, who, ident):
+        """企业信息变更 (SPEC §5.4): the enterprise; the 调出市 and 调入市 authorities."""
+        row = self.changes.get(ident)
+        if row is None:
+            return False
+        kind, org = self.kind_of(who), self.org_of(who)
+        return (kind == OrgKind.province or row.enterprise_id == org
+                or (kind == OrgKind.authority and org in (row.from_authority_id, row.to_authority_id)))
+
+    def _registration(self, who, ident):
+        """注册申报 (SPEC §1): the province; the ministry once the province forwarded it (found in
+        the transition log, not the product's ministry_at column); the enterprise; the declarant."""
+        row = self.registrations.get(ident)
+        if row is None:
+            return False
+        kind, org = self.kind_of(who), self.org_of(who)
+        if kind == OrgKind.province:
+            return True
+        if kind == OrgKind.ministry:
+            return ident in self.forwarded
+        if kind == OrgKind.enterprise:
+            return row.enterprise_id == org
+        return org is None and self.users[who].person_id == row.person_id
+
+    def _anomaly(self, who, ident):
+        row = self.anomalies.get(ident)
+        return row is not None and (self.kind_of(who) == OrgKind.province or row.enterprise_id == self.org_of(who))
 
     def _person(self, who, ident):
         person = self.persons.get(ident)
@@ -271,6 +328,9 @@ class Facts:
             out[c.id_number].append((Candidate, c.id))
         for a in self.attachments.values():
             out[a.filename].append((Attachment, a.id))
+        for r in self.registrations.values():
+            if r.registration_number:
+                out[r.registration_number].append((Registration, r.id))
         return out
 
     def hidden_tokens(self, who):

@@ -188,3 +188,73 @@ def collect(results, processes, expected: int, timeout: float = 180) -> list[tup
                 p.terminate()
                 p.join(timeout=5)
     return out
+
+
+# -- races of issue 4: checks that read, then an insert the database's constraint decides --------
+def race_worker(url: str, tmp: str, job: str, args: tuple, barrier, results) -> None:
+    """Run ``job`` (a function of this module) once: it loads what it needs and returns the
+    action, which fires when every process reached ``barrier``. Puts (outcome, message)."""
+    try:
+        from app import create_app
+        from models import db
+
+        app = create_app(app_config(url, tmp))
+    except Exception:
+        results.put(("error", traceback.format_exc()))
+        barrier.abort()
+        return
+    with app.app_context():
+        session = db.session
+        try:
+            action = globals()[job](session, *args)
+        except Exception:
+            session.rollback()
+            barrier.abort()
+            results.put(("error", traceback.format_exc()))
+            return
+        try:
+            barrier.wait(timeout=60)
+        except threading.BrokenBarrierError:
+            session.rollback()
+            results.put(("error", "barrier broken"))
+            return
+        from workflows import WorkflowError
+
+        try:
+            action()
+            session.commit()
+            results.put(("ok", ""))
+        except WorkflowError as exc:
+            session.rollback()
+            results.put(("refused", exc.message))
+        except Exception as exc:
+            session.rollback()
+            results.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def declare_job(session, username: str, specialty: str, enterprise_name: str):
+    from workflows.registration import declare
+
+    actor = user(session, username)
+    _ = actor.person_id
+    return lambda: declare(session, actor, {"kind": "initial", "specialty": specialty,
+                                            "enterprise": enterprise_name})
+
+
+def enterprise_registration_job(session, values: dict, licence: bytes):
+    from models.base import utcnow
+    from workflows.enterprise import register_enterprise
+
+    return lambda: register_enterprise(session, values, [("营业执照.png", licence)], [], now=utcnow())
+
+
+def change_job(session, username: str, values: dict):
+    from workflows.enterprise import start_change
+
+    actor = user(session, username)
+    org = actor.organization
+    _ = org.parent, org.name
+    return lambda: start_change(session, actor, org, values)

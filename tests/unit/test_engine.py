@@ -166,6 +166,29 @@ def test_wrong_source_state_names_the_current_state(session, batch):
     assert len(_logs(session, batch.id)) == 1
 
 
+def test_state_message_replaces_the_generic_wrong_state_refusal(session, batch):
+    """A transition may say what its manual says for a row already past it (上报: 已上报)."""
+    said = []
+
+    def message(state):
+        said.append(state)
+        return "已戳过，请勿重复操作" if state == S.authority_review else None
+
+    workflow = Workflow(Batch, "status", [
+        Transition("poke", "戳一下", (S.draft,), S.authority_review, who=actor(OrgKind.institution, relation=_owner),
+                   state_message=message)], object_type=TINY_TYPE)
+    inst = user(session, "inst_jinan")
+    workflow.fire(session, inst, batch, "poke")
+    with pytest.raises(WorkflowError) as exc:
+        workflow.fire(session, inst, batch, "poke")
+    assert exc.value.message == "已戳过，请勿重复操作"
+    batch.status = S.approved  # a state the message does not cover falls back to the generic wording
+    with pytest.raises(WorkflowError, match="^当前状态为「.+」，不能执行「戳一下」$"):
+        workflow.fire(session, inst, batch, "poke")
+    assert said == [S.authority_review, S.approved]
+    assert len(_logs(session, batch.id)) == 1
+
+
 def test_unknown_transition_name_is_refused(session, batch):
     with pytest.raises(WorkflowError, match="不支持的操作"):
         tiny().fire(session, user(session, "inst_jinan"), batch, "explode")

@@ -13,15 +13,19 @@ from flask_login import AnonymousUserMixin
 from sqlalchemy import func, select
 
 from models import (
+    AccountRequest,
+    Anomaly,
     Attachment,
     AuditLog,
     Batch,
     Candidate,
     Certificate,
     CertificateApplication,
+    EnterpriseChange,
     NumberSegment,
     Organization,
     Person,
+    Registration,
     TransitionLog,
     User,
 )
@@ -44,7 +48,7 @@ DEMO_USERS = [
     "direct_inst", "enterprise", "enterprise2", "school", "person", "ministry",
 ]
 MODELS = [Batch, Candidate, Certificate, Person, Organization, User, NumberSegment, CertificateApplication,
-          Attachment, TransitionLog, AuditLog]
+          Attachment, TransitionLog, AuditLog, AccountRequest, EnterpriseChange, Registration, Anomaly]
 ISSUERS = (OrgKind.institution, OrgKind.direct_institution)
 CITY_KINDS = (OrgKind.enterprise, OrgKind.school)
 
@@ -77,10 +81,56 @@ def scene(demo_template, tmp_path_factory):
             for applicant, certificate in [("inst_qingdao", qingdao_cert), ("direct_inst", direct_cert),
                                            ("enterprise2", e2_cert), ("person", own_cert)]:
                 make_application(s, applicant, "cancel", certificate)
+            _registration_rows(s)
             for name in DEMO_USERS:
                 make_audit(s, user(s, name), f"{name} 的操作")
             s.commit()
         yield app
+
+
+def _registration_rows(s):
+    """Issue 4's rows beyond the demo's: a registration forwarded to the ministry and one not, a
+    city change between 济南 and 青岛, an anomaly, an enterprise account filed in 青岛."""
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from workflows.enterprise import ENTERPRISE_CHANGE, start_change
+    from workflows.registration import REGISTRATION, Commitment, declare
+
+    holder = user(s, "person")
+    holder.person.birth_date = holder.person.birth_date  # unchanged: he declares as himself
+    enterprise, enterprise2 = user(s, "enterprise"), user(s, "enterprise2")
+    enterprise.organization.qualification_no = enterprise.organization.qualification_no or "D137000001"
+    # before the registration below: a change is refused while one is in progress (SPEC §5.4)
+    start_change(s, enterprise, enterprise.organization, {"new_name": "山东鲁建建设集团股份有限公司"})
+    mine = declare(s, holder, {"kind": "initial", "specialty": "10", "enterprise": enterprise.organization.name})
+    REGISTRATION.fire(s, enterprise, mine, "report",
+                      commitment=Commitment(shown_at=utcnow() - timedelta(seconds=61), ticked=True))
+    REGISTRATION.fire(s, user(s, "province"), mine, "province_accept")
+    REGISTRATION.fire(s, user(s, "province"), mine, "province_forward")
+    s.add(Registration(kind="initial", person_id=user(s, "person").person_id, enterprise_id=enterprise2.organization_id,
+                       declared_by_id=holder.id, specialty="01"))
+    qingdao = user(s, "qingdao").organization
+    change = start_change(s, enterprise2, enterprise2.organization, {"new_region_code": "370100"})
+    ENTERPRISE_CHANGE.fire(s, user(s, "qingdao"), change, "out_approve")
+    assert change.to_authority_id == user(s, "jinan").organization_id and change.from_authority_id == qingdao.id
+    other = s.scalar(select(Person).where(Person.employer_id == enterprise2.organization_id))
+    s.add(Registration(kind="initial", person_id=other.id, enterprise_id=enterprise2.organization_id,
+                       declared_by_id=enterprise2.id, specialty="02"))
+    for org_id in (enterprise.organization_id, enterprise2.organization_id):
+        s.add(Anomaly(enterprise_id=org_id, person_id=holder.person_id, kind="other", description="测试异常"))
+    for city in (qingdao, user(s, "jinan").organization):
+        new_org = Organization(code=f"VIS-{city.region_code}", name=f"可见性测试企业{city.region_code}",
+                               kind=OrgKind.enterprise, parent=city, region_code=city.region_code, status="pending")
+        s.add(new_org)
+        s.flush()
+        new_org.refresh_path()
+        applicant = User(username=f"vis_new_{city.region_code}", password_hash="x", name="新企业管理员",
+                         organization=new_org)
+        s.add(applicant)
+        s.flush()
+        s.add(AccountRequest(kind="enterprise", organization=new_org, user=applicant, authority=city))
+    s.flush()
 
 
 @pytest.fixture
@@ -172,8 +222,37 @@ def expected_ids(s, u: User, model) -> set[int]:
                 out.add(a.id)
         return out
 
+    def accounts() -> set[int]:
+        # 注册审核 (SPEC §5.3): the city authority it is filed with; the enterprise itself
+        return {a.id for a in rows(AccountRequest)
+                if everything or (kind == OrgKind.authority and a.authority.id == org.id)
+                or (org is not None and a.organization is not None and a.organization.id == org.id)}
+
+    def changes() -> set[int]:
+        # 企业信息变更 (SPEC §5.4): the enterprise; the 调出市 and 调入市 authorities
+        return {c.id for c in rows(EnterpriseChange)
+                if everything or (org is not None and c.enterprise.id == org.id)
+                or (kind == OrgKind.authority and org.id in (c.from_authority_id, c.to_authority_id))}
+
+    def registrations() -> set[int]:
+        # 注册申报: the ministry sees what the province forwarded (its transition log says so)
+        forwarded = {t.object_id for t in rows(TransitionLog)
+                     if t.object_type == "registration" and t.transition == "province_forward"}
+        return {r.id for r in rows(Registration)
+                if everything or (kind == OrgKind.ministry and r.id in forwarded)
+                or (kind == OrgKind.enterprise and r.enterprise.id == org.id)
+                or (org is None and u.person_id is not None and r.person.id == u.person_id)}
+
+    def anomalies() -> set[int]:
+        return {a.id for a in rows(Anomaly) if everything or (org is not None and a.enterprise.id == org.id
+                                                              and kind == OrgKind.enterprise)}
+
     owners = {"batch": batches, "certificate": certificates, "organization": orgs_visible, "person": persons,
-              "application": applications}
+              "application": applications, "account": accounts, "enterprise_change": changes,
+              "registration": registrations, "anomaly": anomalies}
+    direct = {AccountRequest: accounts, EnterpriseChange: changes, Registration: registrations, Anomaly: anomalies}
+    if model in direct:
+        return direct[model]()
 
     if model is Organization:
         return orgs_visible()
@@ -248,6 +327,9 @@ def test_visible_returns_exactly_what_spec_1_allows(vs, username, model):
         ("inst_qingdao", CertificateApplication, 1), ("direct_inst", CertificateApplication, 1),
         ("enterprise2", CertificateApplication, 1), ("person", CertificateApplication, 1),
         ("qingdao", TransitionLog, 10), ("enterprise", Attachment, 16),
+        ("ministry", Registration, 1), ("person", Registration, 2), ("enterprise", Registration, 1),
+        ("enterprise2", Registration, 1), ("enterprise", EnterpriseChange, 1), ("qingdao", EnterpriseChange, 1),
+        ("enterprise2", Anomaly, 1), ("qingdao", AccountRequest, 1), ("ministry", TransitionLog, 1),
     ],
 )
 def test_scene_gives_every_account_something_to_see(vs, username, model, minimum):
