@@ -135,6 +135,14 @@ def _check_password(chk: _Checker, values: dict) -> str:
     return password
 
 
+def _bound_phone(chk: _Checker, values: dict) -> str | None:
+    """手机号绑定's phone: required (an empty one is not a badly formatted one)."""
+    if not (values.get("phone") or "").strip():
+        chk.errors["phone"] = "请填写手机号码"
+        return None
+    return chk.run("phone", check_phone, values.get("phone"))
+
+
 def _check_sms(session: Session, chk: _Checker, phone: str | None, code: str, now: datetime) -> None:
     """手机号绑定: the code sent to the phone being bound (a code tied to no user)."""
     from workflows.auth import Purpose, verify_code
@@ -211,7 +219,7 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
     username = _check_username(session, chk, values)
     password = _check_password(chk, values)
     # 4 手机号绑定
-    phone = chk.run("phone", check_phone, values.get("phone"))
+    phone = _bound_phone(chk, values)
     _check_sms(session, chk, phone, values.get("sms_code"), now)
     chk.raise_if_any()
 
@@ -257,7 +265,7 @@ def register_individual(session: Session, values: dict, *, now: datetime, ip: st
         chk.errors["region_code"] = "请选择所在地市"
     username = _check_username(session, chk, values)
     password = _check_password(chk, values)
-    phone = chk.run("phone", check_phone, values.get("phone"))
+    phone = _bound_phone(chk, values)
     _check_sms(session, chk, phone, values.get("sms_code"), now)
     chk.raise_if_any()
 
