@@ -66,6 +66,9 @@ class Defaults:
     # SPEC §5.2: Shandong's rule — exactly one field per 变更 application
     CHANGE_ONE_FIELD_PER_APPLICATION = True
 
+    # SPEC §5.5 人员到期预警: registrations in force expiring within this many days
+    EXPIRY_WARNING_DAYS = 90
+
     PAGE_SIZE = 20
     EXPORT_MAX_ROWS = 200_000
 
@@ -87,6 +90,7 @@ ENV_OVERRIDES = {
     "SESSION_COOKIE_SECURE": _bool,
     "PROXY_COUNT": int,
     "CHANGE_ONE_FIELD_PER_APPLICATION": _bool,
+    "EXPIRY_WARNING_DAYS": int,
     "VERIFY_RATE_LIMIT": int,
     "VERIFY_RATE_WINDOW": int,
     "VERIFY_TOKEN_SECRET": str,

@@ -160,10 +160,14 @@ def _approve(ctx: Context) -> None:
     reg.valid_until = _years_later(today, VALID_YEARS)
     if reg.kind in (RK.renewal, RK.change):
         for earlier in ctx.session.scalars(select(Registration).where(
-                Registration.person_id == reg.person_id, Registration.specialty == reg.specialty,
-                Registration.status == R.approved, Registration.superseded_by_id.is_(None),
-                Registration.id != reg.id)):
-            earlier.superseded_by_id = reg.id
+                Registration.person_id == reg.person_id, Registration.status == R.approved,
+                Registration.superseded_by_id.is_(None), Registration.id != reg.id)):
+            if earlier.specialty == reg.specialty:
+                earlier.superseded_by_id = reg.id
+            elif reg.kind == RK.change and earlier.enterprise_id != reg.enterprise_id:
+                # 变更注册 moves the person: their other specialties go with them, so nobody is
+                # left registered at two enterprises (what 申辩管理 would flag)
+                earlier.enterprise_id = reg.enterprise_id
 
 
 def _years_later(day: date, years: int) -> date:

@@ -331,6 +331,9 @@ class Facts:
         for r in self.registrations.values():
             if r.registration_number:
                 out[r.registration_number].append((Registration, r.id))
+            # a declaration shows its person's ID number to whoever may see the declaration
+            # (the ministry, the enterprise it is declared with), not only to who sees the person
+            out[self.persons[r.person_id].id_number].append((Registration, r.id))
         return out
 
     def hidden_tokens(self, who):
