@@ -46,7 +46,9 @@ LAST_SEEN = "last_seen"
 PENDING_MINUTES = 10
 # Endpoints a visitor uses before being signed in; an expired session does not bounce them.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "auth.login_sms", "auth.login_sms_resend", "auth.forgot",
-                              "auth.forgot_reset", "auth.forgot_resend", "verify.verify", "verify.by_token"})
+                              "auth.forgot_reset", "auth.forgot_resend", "verify.verify", "verify.by_token",
+                              "accounts.register_enterprise", "accounts.register_individual", "accounts.send_sms",
+                              "accounts.registered"})
 
 
 def init_app(app: Flask) -> None:

@@ -118,11 +118,14 @@ def _check_postcode(value: str | None) -> str | None:
     return value
 
 
-def _check_username(session: Session, chk: _Checker, values: dict) -> str:
+def _check_username(session: Session, chk: _Checker, values: dict, *, besides: User | None = None) -> str:
     username = chk.required(values, "username", "登录用户名", 64)
+    taken = select(User.id).where(func.lower(User.username) == (username or "").lower())
+    if besides is not None:  # a rejected registrant submitting again keeps their own name
+        taken = taken.where(User.id != besides.id)
     if username and (len(username) < 4 or any(c not in USERNAME_CHARS for c in username)):
         chk.errors["username"] = "登录用户名为4–64位字母、数字或 _ . - @"
-    elif username and session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+    elif username and session.scalar(taken):
         chk.errors["username"] = "该登录用户名已被使用，请换一个"
     return username
 
@@ -143,7 +146,8 @@ def _bound_phone(chk: _Checker, values: dict) -> str | None:
     return chk.run("phone", check_phone, values.get("phone"))
 
 
-def _check_sms(session: Session, chk: _Checker, phone: str | None, code: str, now: datetime) -> None:
+def _check_sms(session: Session, chk: _Checker, phone: str | None, code: str, now: datetime,
+               max_attempts: int = 5) -> None:
     """手机号绑定: the code sent to the phone being bound (a code tied to no user)."""
     from workflows.auth import Purpose, verify_code
 
@@ -155,7 +159,7 @@ def _check_sms(session: Session, chk: _Checker, phone: str | None, code: str, no
     if chk.errors:
         return  # a typo elsewhere must not use up the code: it is checked last
     try:
-        verify_code(session, None, Purpose.REGISTER, code, now=now, phone=phone)
+        verify_code(session, None, Purpose.REGISTER, code, now=now, phone=phone, max_attempts=max_attempts)
     except WorkflowError as exc:
         chk.errors["sms_code"] = exc.message
 
@@ -187,19 +191,40 @@ def _images_or_error(chk: _Checker, name: str, files, *, required: bool, max_cou
 
 
 # -- 企业注册 / 个人注册 -------------------------------------------------------------------------
+def _rejected_request(session: Session, *, organization: Organization | None = None,
+                      user: User | None = None) -> AccountRequest | None:
+    """The latest request of a registration the authority rejected: submitting again reuses its
+    organization and account (a rejected registration must not hold the credit code, the ID
+    number or the login name for ever — 「…请重新上传后再注册」)."""
+    stmt = select(AccountRequest).order_by(AccountRequest.id.desc()).limit(1)
+    stmt = stmt.where(AccountRequest.organization_id == organization.id) if organization is not None else \
+        stmt.where(AccountRequest.user_id == user.id)
+    latest = session.scalars(stmt).first()
+    return latest if latest is not None and latest.status == AccountStatus.rejected else None
+
+
 def register_enterprise(session: Session, values: dict, licence_files, qualification_files, *,
-                        now: datetime, ip: str | None = None) -> AccountRequest:
-    """企业注册 (002 §3.1.1: 基本信息 → 证明材料上传 → 设置企业管理员 → 手机号绑定)."""
+                        now: datetime, ip: str | None = None, max_attempts: int = 5) -> AccountRequest:
+    """企业注册 (002 §3.1.1: 基本信息 → 证明材料上传 → 设置企业管理员 → 手机号绑定).
+
+    A credit code whose registration was rejected registers again: the same organization and
+    administrator account, updated, with a new request for the authority."""
     from workflows.auth import hash_password
 
     chk = _Checker()
     # 1 基本信息
     name = chk.required(values, "name", "企业名称", 200)
     credit_code = chk.run("credit_code", check_credit_code, values.get("credit_code"))
-    if credit_code and session.scalar(select(Organization.id).where(Organization.credit_code == credit_code)):
+    existing = session.scalars(select(Organization).where(Organization.credit_code == credit_code)).first() \
+        if credit_code else None
+    previous = _rejected_request(session, organization=existing) if existing is not None else None
+    if existing is not None and previous is None:
         chk.errors["credit_code"] = "该统一社会信用代码已经注册，禁止重复注册，请使用已注册的用户名登录"
-    if name and "name" not in chk.errors and session.scalar(select(Organization.id).where(
-            Organization.name == name, Organization.kind.in_((OrgKind.enterprise, OrgKind.school)))):
+    same_name = select(Organization.id).where(Organization.name == name,
+                                              Organization.kind.in_((OrgKind.enterprise, OrgKind.school)))
+    if previous is not None:
+        same_name = same_name.where(Organization.id != existing.id)
+    if name and "name" not in chk.errors and session.scalar(same_name):
         chk.errors["name"] = "该企业名称已经注册，禁止重复注册"
     authority = _authority_for_region(session, values.get("region_code"))
     if authority is None:
@@ -216,13 +241,18 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
         chk, "qualification", qualification_files, required=False, max_count=QUALIFICATION_MAX, label=QUALIFICATION)
     # 3 设置企业管理员
     admin_name = chk.required(values, "admin_name", "管理员姓名", 50)
-    username = _check_username(session, chk, values)
+    username = _check_username(session, chk, values, besides=previous.user if previous else None)
     password = _check_password(chk, values)
     # 4 手机号绑定
     phone = _bound_phone(chk, values)
-    _check_sms(session, chk, phone, values.get("sms_code"), now)
+    _check_sms(session, chk, phone, values.get("sms_code"), now, max_attempts)
     chk.raise_if_any()
 
+    if previous is not None:
+        return _register_again(session, previous, authority, dict(
+            name=name, contact=contact, phone=contact_phone, address=address, postcode=postcode,
+            qualification_no=qualification_no), admin_name, username, hash_password(password), phone,
+            [(licences, LICENCE, licence_checks), (qualifications, QUALIFICATION, qualification_checks)], ip)
     taken = FormErrors({"credit_code": "该统一社会信用代码或登录用户名已经注册，禁止重复注册"})
     with insert_or_refuse(session, taken):
         org = Organization(code=f"E{credit_code}", name=name, kind=OrgKind.enterprise, parent=authority,
@@ -246,29 +276,70 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
     return request
 
 
-def register_individual(session: Session, values: dict, *, now: datetime, ip: str | None = None) -> AccountRequest:
-    """个人注册 (001): 姓名, 身份证号, 所在地市, 登录用户名, 密码, 手机号 + 短信验证码."""
+def _register_again(session: Session, previous: AccountRequest, authority: Organization, fields: dict,
+                    admin_name: str, username: str, password_hash: str, phone: str, images, ip) -> AccountRequest:
+    """A rejected enterprise registers again: its record and administrator updated, the rejected
+    submission's certificates replaced by the new ones, a new request for the authority."""
+    org, user = previous.organization, previous.user
+    before = {k: getattr(org, k) for k in fields}
+    for key, value in fields.items():
+        setattr(org, key, value)
+    if org.parent_id != authority.id:
+        _move_city(org, authority)
+    org.status = OrgStatus.pending
+    user.name, user.username, user.password_hash, user.phone = admin_name, username, password_hash, phone
+    for old in session.scalars(select(Attachment).where(Attachment.owner_type == "organization",
+                                                        Attachment.owner_id == org.id,
+                                                        Attachment.purpose.in_((LICENCE, QUALIFICATION)))):
+        session.delete(old)
+    for files, purpose, checks in images:
+        _store_images(session, "organization", org.id, files, purpose, user.id, checks)
+    request = AccountRequest(kind=AccountKind.enterprise, organization=org, user=user, authority=authority)
+    session.add(request)
+    log(session, user, Kind.EDIT, f"企业重新注册：{org.name}（{org.credit_code}），待{authority.name}审核", obj=org,
+        ip=ip, detail={"before": before, "rejected_request": previous.id})
+    session.flush()
+    return request
+
+
+def register_individual(session: Session, values: dict, *, now: datetime, ip: str | None = None,
+                        max_attempts: int = 5) -> AccountRequest:
+    """个人注册 (001): 姓名, 身份证号, 所在地市, 登录用户名, 密码, 手机号 + 短信验证码.
+
+    An ID number whose registration was rejected registers again on the same account."""
     from workflows.auth import hash_password
 
     chk = _Checker()
     name = chk.required(values, "name", "姓名", 50)
     info = chk.run("id_number", parse_id_number, values.get("id_number"))
-    person = None
+    person = previous = None
     if info is not None:
         person = session.scalars(select(Person).where(Person.id_number == info.number)).first()
-        if person is not None and session.scalar(select(User.id).where(User.person_id == person.id)):
+        account = session.scalars(select(User).where(User.person_id == person.id)).first() if person else None
+        previous = _rejected_request(session, user=account) if account is not None else None
+        if account is not None and previous is None:
             chk.errors["id_number"] = "该身份证号已经注册，禁止重复注册，请使用已注册的用户名登录"
         elif person is not None and name and person.name != name:
             chk.errors["name"] = "姓名与已登记的身份证号不一致，请核对或联系主管部门"
     authority = _authority_for_region(session, values.get("region_code"))
     if authority is None:
         chk.errors["region_code"] = "请选择所在地市"
-    username = _check_username(session, chk, values)
+    username = _check_username(session, chk, values, besides=previous.user if previous else None)
     password = _check_password(chk, values)
     phone = _bound_phone(chk, values)
-    _check_sms(session, chk, phone, values.get("sms_code"), now)
+    _check_sms(session, chk, phone, values.get("sms_code"), now, max_attempts)
     chk.raise_if_any()
 
+    if previous is not None:
+        user = previous.user
+        user.username, user.password_hash, user.phone = username, hash_password(password), phone
+        user.account_status = AccountStatus.pending
+        request = AccountRequest(kind=AccountKind.individual, user=user, person=person, authority=authority)
+        session.add(request)
+        log(session, user, Kind.EDIT, f"个人重新注册：{name}，待{authority.name}审核", obj=user, ip=ip,
+            detail={"rejected_request": previous.id})
+        session.flush()
+        return request
     with insert_or_refuse(session, FormErrors({"id_number": "该身份证号或登录用户名已经注册，禁止重复注册"})):
         if person is None:
             person = Person(name=name, id_number=info.number, birth_date=info.birth_date, gender=info.gender,

@@ -119,7 +119,8 @@ class Facts:
         self.segments = {r.id: r for r in q(select(NumberSegment.id, NumberSegment.region_code))}
         self.messages = {r.id: r for r in q(select(Message.id, Message.user_id))}
         self.accounts = {r.id: r for r in q(select(AccountRequest.id, AccountRequest.authority_id,
-                                                   AccountRequest.organization_id, AccountRequest.user_id))}
+                                                   AccountRequest.organization_id, AccountRequest.user_id,
+                                                   AccountRequest.person_id))}
         self.changes = {r.id: r for r in q(select(EnterpriseChange.id, EnterpriseChange.enterprise_id,
                                                   EnterpriseChange.from_authority_id, EnterpriseChange.to_authority_id))}
         self.registrations = {r.id: r for r in q(select(Registration.id, Registration.enterprise_id,
@@ -334,6 +335,9 @@ class Facts:
             # a declaration shows its person's ID number to whoever may see the declaration
             # (the ministry, the enterprise it is declared with), not only to who sees the person
             out[self.persons[r.person_id].id_number].append((Registration, r.id))
+        for a in self.accounts.values():  # 个人注册: the reviewing authority checks the ID number
+            if a.person_id is not None:
+                out[self.persons[a.person_id].id_number].append((AccountRequest, a.id))
         return out
 
     def hidden_tokens(self, who):
