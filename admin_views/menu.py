@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, current_app, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.theme import Bootstrap4Theme
 from flask_login import current_user
 from sqlalchemy import func, select
+from werkzeug.routing import BuildError
 
-from models import Batch, BatchStatus, Certificate, db
+from models import (
+    AccountRequest,
+    AccountStatus,
+    Anomaly,
+    AnomalyStatus,
+    Batch,
+    BatchStatus,
+    Certificate,
+    EnterpriseChange,
+    Registration,
+    RegistrationStatus,
+    db,
+)
 from models.certificate import CertificateStatus
 from models.org import OrgKind
+from models.user import Permission
 from workflows.batch import awaiting_review
+from workflows.enterprise import ACCOUNT, ENTERPRISE_CHANGE
+from workflows.registration import APPEAL, REGISTRATION, expiring_clause, registered_clause
 from workflows.visibility import visible
 
 APP_NAME = "建设行业人员证书管理后台"
@@ -38,22 +54,71 @@ class HomeView(AdminIndexView):
         return db.session.scalar(stmt) or 0
 
     def _cards(self):
+        """(label, count, link or None): what waits for this user (SPEC §8; 002 §3.1.3 企业首页:
+        待上报人员 and figures). Counts go through visibility; a card whose list is not there
+        (yet) shows its count without a link."""
         kind = current_user.kind
         cards = []
         waiting = awaiting_review(current_user)
         if waiting:
             cards.append(("待审核批次", self._count(Batch, Batch.status.in_(waiting)),
-                          url_for("batch_review.index_view", tab="pending")))
+                          _link("batch_review.index_view", tab="pending")))
         if kind in (OrgKind.institution, OrgKind.direct_institution):
             cards.append(("待提交批次", self._count(Batch, Batch.status == BatchStatus.draft),
-                          url_for("batch.index_view", tab="draft")))
+                          _link("batch.index_view", tab="draft")))
             cards.append(("审核不通过批次", self._count(Batch, Batch.status == BatchStatus.rejected),
-                          url_for("batch.index_view", tab="rejected")))
+                          _link("batch.index_view", tab="rejected")))
         if kind in (OrgKind.institution, OrgKind.direct_institution, OrgKind.authority, OrgKind.province):
             endpoint = "certificate_library" if kind == OrgKind.province else "certificate"
             cards.append(("有效证书总数", self._count(Certificate, Certificate.status == CertificateStatus.valid),
-                          url_for(f"{endpoint}.index_view")))
+                          _link(f"{endpoint}.index_view")))
+        # 注册申报 (SPEC §5.5): the enterprise reports, the province and the ministry accept and decide
+        if kind == OrgKind.enterprise and current_user.has(Permission.registration_manage):
+            days = int(current_app.config.get("EXPIRY_WARNING_DAYS", 90))
+            cards += [
+                ("待上报人员", self._count(Registration, Registration.status == RegistrationStatus.unreported),
+                 _link("registration_manage.index_view", tab="unreported")),
+                ("已注册人员", self._count(Registration, registered_clause()), _link("registered.index_view")),
+                ("人员到期预警", self._count(Registration, expiring_clause(days)), _link("expiring.index_view")),
+            ]
+        accepting = REGISTRATION.awaiting(current_user, "province_accept", "ministry_accept")
+        if accepting:
+            cards.append(("待受理注册", self._count(Registration, Registration.status.in_(accepting)),
+                          _link("registration_review.index_view", tab="unaccepted")))
+        deciding = REGISTRATION.awaiting(current_user, "province_forward", "ministry_approve")
+        if deciding:
+            cards.append(("待审查注册", self._count(Registration, Registration.status.in_(deciding)),
+                          _link("registration_review.index_view", tab="accepted")))
+        # 申辩管理: the enterprise answers, the province decides
+        if APPEAL.awaiting(current_user, "appeal"):
+            cards.append(("待申辩", self._count(Anomaly, Anomaly.status == AnomalyStatus.open),
+                          _link("appeal.index_view", tab="open")))
+        deciding = APPEAL.awaiting(current_user, "accept", "reject")
+        if deciding:
+            cards.append(("待处理申辩", self._count(Anomaly, Anomaly.status.in_(deciding)),
+                          _link("appeal_review.index_view", tab="pending")))
+        # 注册审核 and 企业信息变更 (SPEC §5.3, §5.4): the city authority, then the province for names
+        if ACCOUNT.awaiting(current_user, "approve"):
+            cards.append(("待审核注册账号", self._count(AccountRequest, AccountRequest.status == AccountStatus.pending),
+                          _link("account_review.index_view")))
+        reviews = ("authority_approve", "out_approve", "in_approve", "province_approve")
+        states = ENTERPRISE_CHANGE.awaiting(current_user, *reviews)
+        if states:
+            # an authority sees a city change both as 调出市 and 调入市: count the rows it may decide now
+            rows = db.session.scalars(visible(current_user, select(EnterpriseChange).where(
+                EnterpriseChange.status.in_(states)), EnterpriseChange))
+            count = sum(1 for row in rows
+                        if any(t.name in reviews for t in ENTERPRISE_CHANGE.available(current_user, row)))
+            cards.append(("待审核企业信息变更", count, _link("enterprise_change_review.index_view")))
         return cards
+
+
+def _link(endpoint: str, **values) -> str | None:
+    """The list a home card opens; None while that screen is not registered, so 首页 never fails."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
 
 
 def init_app(app: Flask) -> None:

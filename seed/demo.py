@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from models import Base, Organization, Person, ScopeItem, User
-from models.base import utcnow
+from models.base import local_today, utcnow
 from models.org import OrgKind, OrgStatus
 from models.user import Role, role_preset
 from seed.images import make_png
@@ -89,6 +89,19 @@ class DemoBuilder:
             number, birth, gender = self.next_identity(region)
             out.append(Row(i + 2, name, number, birth, gender, f"139{self.person_seq:08d}", employer, occupation, level))
         return out
+
+    def holder(self, username, name, gender, birth, employer) -> User:
+        """An individual account (个人用户) and its person, employed by ``employer``."""
+        self.person_seq += 1
+        region = "370202" if employer.region_code == "370200" else "370112"
+        person = Person(name=name, id_number=make_id_number(region, birth, self.person_seq % 999 + 1, gender),
+                        birth_date=birth, gender=gender, phone=f"136{self.person_seq:08d}", employer=employer,
+                        created_at=utcnow())
+        self.s.add(person)
+        self.s.flush()
+        user = self.user(username, name, None, Role.individual, person=person)
+        self.s.flush()
+        return user
 
     def batch(self, user, name, rows, steps, reason="资料不全，请补充培训记录"):
         batch = create_batch(self.s, user, name, rows, self.occupations, self.levels)
@@ -204,15 +217,20 @@ def build_demo(session: Session, reset: bool = True) -> dict:
     build_applications(session, users, enterprise, [c for c in business.candidates], moving.candidates[0])
     del school_holder
     session.flush()
+    build_accounts(b, users, jinan)
+    build_registrations(b, users, authorities)
+    session.flush()
     from sqlalchemy import func, select
 
-    from models import Batch, Certificate
+    from models import Anomaly, Batch, Certificate, Registration
 
     return {
         "机构": session.scalar(select(func.count()).select_from(Organization)),
-        "用户": len(users),
+        "用户": session.scalar(select(func.count()).select_from(User)),
         "批次": session.scalar(select(func.count()).select_from(Batch)),
         "证书": session.scalar(select(func.count()).select_from(Certificate)),
+        "注册申报": session.scalar(select(func.count()).select_from(Registration)),
+        "申辩": session.scalar(select(func.count()).select_from(Anomaly)),
         "示例批次": approved_j.code,
     }
 
@@ -265,3 +283,195 @@ def build_applications(session: Session, users: dict, enterprise: Organization, 
                        one_field_only=True)
     run(app, IJ, steps["approved"])
     moved.person.last_employer_change_at = utcnow() - timedelta(days=40)
+
+
+class _Inbox:
+    """An SMS sender that keeps the codes: the demo's self-registrations bind their phones with
+    the real 手机号绑定 code, without writing to the outbox."""
+
+    def __init__(self):
+        self.texts: list[str] = []
+
+    def send(self, phone: str, text: str) -> None:
+        self.texts.append(text)
+
+
+def build_accounts(b: DemoBuilder, users: dict, jinan: Organization) -> None:
+    """企业注册 / 个人注册 (SPEC §5.3) through the public registration functions: an enterprise and an
+    individual waiting for 济南, an enterprise of 青岛 rejected; and 瑞丰 (`ruifeng`), whose 企业名称变更
+    was rejected once and now waits at the province (§5.4). (Each registration hashes a password:
+    three keep the seed fast.)"""
+    session = b.s
+    from workflows.auth import Purpose, issue_code
+    from workflows.enterprise import (
+        ACCOUNT,
+        ENTERPRISE_CHANGE,
+        register_enterprise,
+        register_individual,
+        start_change,
+    )
+
+    inbox, now = _Inbox(), utcnow()
+    licence = [("营业执照.png", make_png(120, 80))]
+
+    def code(phone):
+        issue_code(session, phone, Purpose.REGISTER, inbox, now=now)
+        return inbox.texts[-1].split("验证码：")[1][:6]
+
+    def enterprise(name, body17, region, address, username, phone, **extra):
+        values = {"name": name, "credit_code": make_credit_code(body17), "region_code": region, "address": address,
+                  "postcode": "250001" if region == "370100" else "266001", "contact": "刘经理",
+                  "contact_phone": "0531-86660000", "admin_name": f"{name[2:4]}管理员", "username": username,
+                  "password": DEMO_PASSWORD, "password2": DEMO_PASSWORD, "phone": phone, "sms_code": code(phone),
+                  **extra}
+        return register_enterprise(session, values, licence, [], now=now)
+
+    J, Q = users["jinan"], users["qingdao"]
+    enterprise("济南恒远建筑安装有限公司", "91370100MA3C00005", "370100", "济南市槐荫区经十路100号", "hengyuan",
+               "13700000001")
+    individual = {"name": "许文杰", "id_number": make_id_number("370105", date(1988, 3, 14), 17, "男"),
+                  "region_code": "370100", "username": "xuwenjie", "password": DEMO_PASSWORD,
+                  "password2": DEMO_PASSWORD, "phone": "13700000002"}
+    register_individual(session, {**individual, "sms_code": code(individual["phone"])}, now=now)
+    rejected = enterprise("青岛鼎盛建设有限公司", "91370200MA3C00006", "370200", "青岛市市北区辽宁路6号", "dingsheng",
+                          "13700000003")
+    ACCOUNT.fire(session, Q, rejected, "reject", reason="营业执照图片不清晰，请重新上传后再注册")
+
+    ruifeng_org = b.org("QY370103", "济南瑞丰建设工程有限公司", OrgKind.enterprise, parent=jinan,
+                        credit_code=make_credit_code("91370100MA3C00007"), qualification_no="D237010007",
+                        contact="吴经理", phone="0531-88880007", address="济南市天桥区北园大街7号")
+    ruifeng = b.user("ruifeng", "瑞丰建设管理员", ruifeng_org)
+    session.flush()
+    change = start_change(session, ruifeng, ruifeng_org, {"new_name": "瑞丰建设", "explanation": "工商登记名称变更"})
+    ENTERPRISE_CHANGE.fire(session, J, change, "authority_reject", reason="新名称与营业执照不一致，请核对后重新申请")
+    change = start_change(session, ruifeng, ruifeng_org, {"new_name": "山东瑞丰建设集团有限公司",
+                                                         "explanation": "工商登记名称已变更"})
+    ENTERPRISE_CHANGE.fire(session, J, change, "authority_approve")  # now 待审核(省厅)
+
+
+# registration demo: (username, name, gender, birth date, specialty, path) per enterprise; over-age holders (born
+# before 1956) are flagged by 异常筛查 and their anomalies walk through every 申辩 state
+_OK = "approved"
+_REGISTRATIONS = {
+    "enterprise": [
+        ("person_li", "李文博", "男", date(1986, 4, 12), "01", "unreported"),
+        ("person_wang", "王海涛", "男", date(1984, 9, 3), "08", "returned"),
+        ("person_zhao", "赵志刚", "男", date(1979, 6, 21), "01", "expiring:30+renewal"),
+        ("person_sun", "孙晓明", "男", date(1981, 11, 8), "10", "expiring:75"),
+        ("person_zhou", "周丽华", "女", date(1988, 2, 17), "08", _OK),
+        ("person_wu", "吴建平", "男", date(1983, 7, 30), "01", "province_reject"),
+        ("person_zheng", "郑国强", "男", date(1985, 5, 5), "02", "withdrawn"),
+        ("person_qian", "钱守业", "男", date(1952, 3, 9), "01", "anomaly:open"),
+        ("person_feng", "冯德厚", "男", date(1953, 8, 15), "06", "anomaly:appealed"),
+        ("person_chen", "陈宝山", "男", date(1954, 1, 27), "08", "anomaly:accepted"),
+        ("person_chu", "褚长林", "男", date(1955, 10, 2), "01", "anomaly:rejected"),
+    ],
+    "enterprise2": [
+        ("person_liu", "刘海波", "男", date(1982, 12, 1), "05", _OK),
+        ("person_ma", "马晓东", "男", date(1987, 4, 19), "01", "ministry_reject"),
+        ("person_he", "何玉兰", "女", date(1990, 8, 8), "08", "unreported"),
+        ("person_song", "宋立业", "男", date(1978, 3, 3), "01", "expiring:45"),
+        ("person_gao", "高福田", "男", date(1951, 5, 20), "05", "anomaly:open"),
+        ("person_lu", "陆宝华", "男", date(1950, 11, 11), "01", "anomaly:appealed"),
+        ("person_jin", "金永昌", "男", date(1952, 7, 7), "08", "anomaly:accepted"),
+        ("person_tang", "唐德胜", "男", date(1953, 2, 14), "01", "anomaly:rejected"),
+    ],
+    # registrations under review sit at 泰岳, so `enterprise` and `enterprise2` may change their names
+    "enterprise4": [
+        ("person_tian", "田立新", "男", date(1983, 1, 23), "01", "province_unaccepted"),
+        ("person_yang", "杨振华", "男", date(1980, 10, 10), "08", "province_accepted"),
+        ("person_xu", "徐春梅", "女", date(1986, 6, 6), "10", "ministry_unaccepted"),
+        ("person_han", "韩志明", "男", date(1982, 9, 9), "01", "ministry_accepted"),
+        ("person_dong", "董建军", "男", date(1984, 12, 12), "02", "withdraw_requested"),
+    ],
+    # 同创 has no qualification number: its report is a 预注册 waiting for 补正资质 (004 §3.2.6)
+    "enterprise3": [
+        ("person_kong", "孔祥瑞", "男", date(1989, 3, 21), "01", "province_unaccepted"),
+    ],
+}
+# the transitions that bring a new declaration to each state, and who fires them
+_PATHS = {
+    "unreported": [],
+    "returned": ["return"],
+    "province_unaccepted": ["report"],
+    "province_accepted": ["report", "province_accept"],
+    "ministry_unaccepted": ["report", "province_accept", "province_forward"],
+    "ministry_accepted": ["report", "province_accept", "province_forward", "ministry_accept"],
+    _OK: ["report", "province_accept", "province_forward", "ministry_accept", "ministry_approve"],
+    "province_reject": ["report", "province_accept", "province_reject"],
+    "ministry_reject": ["report", "province_accept", "province_forward", "ministry_accept", "ministry_reject"],
+    "withdraw_requested": ["report", "request_withdraw"],
+    "withdrawn": ["report", "request_withdraw", "consent_withdraw"],
+}
+_REASONS = {"return": "劳动合同扫描件不清晰，请补充后重新申报", "province_reject": "社保缴纳记录与聘用企业不一致",
+            "ministry_reject": "继续教育学时不足，不予注册"}
+
+
+def build_registrations(b: DemoBuilder, users: dict, authorities: dict) -> None:
+    """注册申报 in every state (SPEC §5.5, §12) and 申辩管理 in every state, through the workflows.
+
+    `person` (张建国) has no registration: a browser journey declares his first one. `enterprise`
+    and `enterprise2` have none under review (§5.4: their name changes can go through); 泰岳
+    (`enterprise4`) holds those, 同创 (`enterprise3`, no qualification number) the 预注册."""
+    from sqlalchemy import select
+
+    from models import Anomaly
+    from workflows.registration import (
+        APPEAL,
+        REGISTRATION,
+        Commitment,
+        declare,
+        scan_anomalies,
+        submit_appeal,
+    )
+
+    s = b.s
+    tongchuang = s.scalars(select(Organization).where(Organization.code == "QY370102")).one()
+    taiyue = b.org("QY370301", "淄博泰岳建设工程有限公司", OrgKind.enterprise, parent=authorities["370300"],
+                   credit_code=make_credit_code("91370300MA3C00008"), qualification_no="D237030008",
+                   contact="钱经理", phone="0533-88880008", address="淄博市张店区人民西路8号")
+    users["enterprise3"] = b.user("enterprise3", "同创劳务管理员", tongchuang)
+    users["enterprise4"] = b.user("enterprise4", "泰岳建设管理员", taiyue)
+    s.flush()
+    province, ministry = users["province_reviewer"], users["ministry"]
+    today = local_today()
+    flagged = {}
+    for ent_user, rows in _REGISTRATIONS.items():
+        ent = users[ent_user]
+        for username, name, gender, birth, specialty, plan in rows:
+            holder = b.holder(username, name, gender, birth, ent.organization)
+            state, _, extra = plan.partition(":")
+            path = _PATHS[_OK if state in ("expiring", "anomaly") else state]
+            reg = declare(s, holder, {"kind": "initial", "specialty": specialty, "enterprise": ent.organization.name,
+                                      "explanation": "申请初始注册"})
+            for step in path:
+                actor = {"report": ent, "return": ent, "consent_withdraw": ent, "request_withdraw": holder}.get(
+                    step, ministry if step.startswith("ministry") else province)
+                # the 企业承诺书 was shown a minute ago and ticked (SPEC §5.5)
+                data = {"commitment": Commitment(shown_at=utcnow() - timedelta(seconds=61), ticked=True)} \
+                    if step == "report" else {}
+                REGISTRATION.fire(s, actor, reg, step, reason=_REASONS.get(step), **data)
+            if state == "expiring":  # approved three years ago: 人员到期预警 (EXPIRY_WARNING_DAYS)
+                days, _, renewal = extra.partition("+")
+                reg.valid_until = today + timedelta(days=int(days))
+                reg.decided_at = utcnow() - timedelta(days=3 * 365 - int(days))
+                if renewal:
+                    declare(s, holder, {"kind": "renewal", "specialty": specialty,
+                                        "enterprise": ent.organization.name, "explanation": "注册有效期即将届满"})
+            if state == "anomaly":
+                flagged[holder.person_id] = extra
+    s.flush()
+
+    # 异常筛查 flags the over-age holders; their enterprises answer, the province decides
+    scan_anomalies(s, users["province"])
+    evidence = [("退休返聘说明.png", make_png(120, 80))]
+    for anomaly in s.scalars(select(Anomaly).order_by(Anomaly.id)).all():
+        target = flagged.get(anomaly.person_id, "open")
+        if target == "open":
+            continue
+        answerer = next(u for u in users.values() if u.organization_id == anomaly.enterprise_id)
+        submit_appeal(s, answerer, anomaly, "该人员为退休返聘技术顾问，已签订劳务协议，正在办理注销注册手续。", evidence)
+        if target == "accepted":
+            APPEAL.fire(s, users["province"], anomaly, "accept", reason="情况属实，予以认可")
+        elif target == "rejected":
+            APPEAL.fire(s, users["province"], anomaly, "reject", reason="超龄人员不得继续注册执业，请办理注销注册")
