@@ -38,7 +38,7 @@ def init_app(app: Flask) -> None:
     accounts.init_app(app)
     menu.init_app(app)
     verify.init_app(app)
-    app.jinja_env.filters["batch_state"] = _batch_state
+    app.jinja_env.globals["batch_state_label"] = _batch_state  # admin/_log.html's 状态变化 column
     app.jinja_env.filters["local_time"] = format_local
 
     @app.route("/")

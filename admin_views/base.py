@@ -281,24 +281,40 @@ class WorkflowModelView(SecureModelView):
         category = "success" if not result.failed else ("warning" if result.succeeded else "error")
         flash(f"{transition.label}：{result.summary()}", category)
 
+    def selected_rows(self):
+        """(ids as sent, the visible rows by id, where to return) of a page acting on the rows a
+        list action selected; 404 when none of them may be seen (forged or foreign ids)."""
+        ids = request.values.getlist("id")
+        rows = self.load_rows(ids)
+        if not rows:
+            abort(404)
+        return ids, rows, get_redirect_target() or self.get_url(".index_view")
+
+    def reason_transition(self, name):
+        """What the reason form named ``name`` is for, or None (404): an offered transition with a
+        mandatory reason. A view whose action spans several transitions answers for it here."""
+        transition = self.workflow.transitions.get(name)
+        if transition is None or not transition.needs_reason or transition not in self.offered_transitions():
+            return None
+        return transition
+
+    def fire_with_reason(self, name, ids, reason) -> None:
+        self._fire_and_report(name, ids, reason)
+
     @expose("/reason/", methods=("GET", "POST"))
     def reason_view(self):
         """The small form a transition with a mandatory reason opens (审核不通过 …)."""
         name = request.values.get("transition", "")
-        transition = self.workflow.transitions.get(name)
-        if transition is None or not transition.needs_reason or transition not in self.offered_transitions():
+        transition = self.reason_transition(name)
+        if transition is None:
             abort(404)
-        ids = request.values.getlist("id")
-        return_url = get_redirect_target() or self.get_url(".index_view")
-        rows = self.load_rows(ids)
-        if not rows:
-            abort(404)
+        ids, rows, return_url = self.selected_rows()
         if request.method == "POST":
             reason = (request.form.get("reason") or "").strip()
             if not reason:
                 flash(f"请填写{transition.reason_label}", "error")
             else:
-                self._fire_and_report(name, ids, reason)
+                self.fire_with_reason(name, ids, reason)
                 return redirect(return_url)
         return self.render("admin/reason.html", transition=transition, rows=list(rows.values()), ids=ids,
                            return_url=return_url, title=self.workflow.title)

@@ -320,27 +320,17 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
         category = "success" if not result.failed else ("warning" if result.succeeded else "error")
         flash(f"{label}：{result.summary()}", category)
 
-    @expose("/reason/", methods=("GET", "POST"))
-    def reason_view(self):
-        """审核不通过 of the selected rows: the reason is mandatory (also checked by the engine)."""
-        if request.values.get("transition") != REJECT.name:
-            return super().reason_view()
-        if not self.is_action_allowed("reject"):
-            abort(404)
-        ids = request.values.getlist("id")
-        return_url = get_redirect_target() or self.get_url(".index_view")
-        rows = self.load_rows(ids)
-        if not rows:
-            abort(404)
-        if request.method == "POST":
-            reason = (request.form.get("reason") or "").strip()
-            if not reason:
-                flash(f"请填写{REJECT.reason_label}", "error")
-            else:
-                self._fire_group(REJECTIONS, ids, reason, REJECT.label)
-                return redirect(return_url)
-        return self.render("admin/reason.html", transition=REJECT, rows=list(rows.values()), ids=ids,
-                           return_url=return_url, title=self.workflow.title)
+    def reason_transition(self, name):
+        """审核不通过 spans this reviewer's rejection steps: one reason form for all of them."""
+        if name == REJECT.name:
+            return REJECT if self.is_action_allowed("reject") else None
+        return super().reason_transition(name)
+
+    def fire_with_reason(self, name, ids, reason) -> None:
+        if name == REJECT.name:
+            self._fire_group(REJECTIONS, ids, reason, REJECT.label)
+        else:
+            super().fire_with_reason(name, ids, reason)
 
     # -- the detail page ---------------------------------------------------------------------
     def change_page(self, change: EnterpriseChange) -> dict:
@@ -381,24 +371,29 @@ class StaffView(AccessMixin, BaseView):
     def index(self):
         return self.render("enterprise/staff_list.html", users=self._users())
 
-    @expose("/new/", methods=("GET", "POST"))
-    def create_view(self):
+    def _form_page(self, target, save, saved: str, unsaved: str):
+        """新增 / 修改: POST saves through ``save``; refusals come back on the form, field by field."""
         errors, values = {}, None
         if request.method == "POST":
             values = request.form
             try:
-                user = create_user(db.session, current_user, request.form, ip=client_ip())
+                user = save()
                 db.session.commit()
-                flash(f"已新增用户 {user.username}（{user.name}）", "success")
+                flash(saved.format(user=user), "success")
                 return redirect(self.get_url(".index"))
             except FormErrors as exc:
                 db.session.rollback()
                 errors = exc.errors
-                flash("用户未保存，请按提示修改：" + exc.message, "error")
+                flash(f"{unsaved}：{exc.message}", "error")
             except WorkflowError as exc:
                 db.session.rollback()
                 flash(exc.message, "error")
-        return self.render("enterprise/staff_form.html", errors=errors, values=values, target=None)
+        return self.render("enterprise/staff_form.html", errors=errors, values=values, target=target)
+
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        return self._form_page(None, lambda: create_user(db.session, current_user, request.form, ip=client_ip()),
+                               "已新增用户 {user.username}（{user.name}）", "用户未保存，请按提示修改")
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
@@ -407,22 +402,12 @@ class StaffView(AccessMixin, BaseView):
         if target.id == current_user.id:
             flash("不能在人员管理中修改自己，请使用「修改密码」", "error")
             return redirect(self.get_url(".index"))
-        errors, values = {}, None
-        if request.method == "POST":
-            values = request.form
-            try:
-                update_user(db.session, current_user, target, request.form, ip=client_ip())
-                db.session.commit()
-                flash(f"用户 {target.username} 的信息已保存", "success")
-                return redirect(self.get_url(".index"))
-            except FormErrors as exc:
-                db.session.rollback()
-                errors = exc.errors
-                flash("用户信息未保存，请按提示修改：" + exc.message, "error")
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-        return self.render("enterprise/staff_form.html", errors=errors, values=values, target=target)
+
+        def save():
+            update_user(db.session, current_user, target, request.form, ip=client_ip())
+            return target
+
+        return self._form_page(target, save, "用户 {user.username} 的信息已保存", "用户信息未保存，请按提示修改")
 
     @expose("/reset/", methods=("POST",))
     def reset_view(self):

@@ -45,7 +45,15 @@ class HomeView(AdminIndexView):
             return redirect(url_for("auth.login", next=request.full_path))
         if current_user.must_change_password:
             return redirect(url_for("auth.change_password"))
-        return self.render("admin/home.html", cards=self._cards())
+        return self.render("admin/home.html", cards=self._cards(), waiting=self._waiting_to_report())
+
+    def _waiting_to_report(self):
+        """002 §3.1.3 企业首页: the 待上报人员 list itself, not only its count (the latest 10)."""
+        if current_user.kind != OrgKind.enterprise:
+            return None
+        stmt = visible(current_user, select(Registration).where(Registration.status == RegistrationStatus.unreported)
+                       .order_by(Registration.created_at.desc(), Registration.id.desc()).limit(10), Registration)
+        return list(db.session.scalars(stmt))
 
     def _count(self, model, *where):
         stmt = visible(current_user, select(func.count()).select_from(model), model)

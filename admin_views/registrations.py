@@ -274,11 +274,7 @@ class ManageView(RegistrationView):
         report = self.workflow.transitions["report"]
         if report not in self.offered_transitions():
             abort(404)
-        ids = request.values.getlist("id")
-        return_url = get_redirect_target() or self.get_url(".index_view")
-        rows = self.load_rows(ids)
-        if not rows:
-            abort(404)
+        ids, rows, return_url = self.selected_rows()
         if request.method == "POST":
             return self._confirm_report(ids, rows, return_url)
         # rows that cannot be reported say so at once (已经上报过的再次点击上报，会出现提示)

@@ -6,13 +6,14 @@ certificates, numbers and logs are exactly what the product would have produced.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from models import Base, Organization, Person, ScopeItem, User
+from models import Attachment, AttachmentKind, Base, Organization, Person, ScopeItem, User
 from models.base import local_today, utcnow
 from models.org import OrgKind, OrgStatus
 from models.user import Role, role_preset
@@ -177,6 +178,8 @@ def build_demo(session: Session, reset: bool = True) -> dict:
         "ministry": b.user("ministry", "部注册中心审核员", ministry, Role.reviewer),
     }
     users["jinan_reviewer"] = b.user("jinan_reviewer", "济南市审核员", jinan, Role.reviewer)
+    # a second-level user of `enterprise` (002 §3.1.5 人员管理: the administrator manages them)
+    b.user("enterprise_op", "鲁建集团经办人", enterprise, Role.operator)
     session.flush()
 
     P, J, Q, D = users["province"], users["jinan"], users["qingdao"], users["direct_inst"]
@@ -327,6 +330,13 @@ def build_accounts(b: DemoBuilder, users: dict, jinan: Organization) -> None:
         return register_enterprise(session, values, licence, [], now=now)
 
     J, Q = users["jinan"], users["qingdao"]
+    # the demo enterprises registered before this system: their 营业执照 on record (企业信息)
+    for key in ("enterprise", "enterprise2"):
+        org = users[key].organization
+        session.add(Attachment(owner_type="organization", owner_id=org.id, kind=AttachmentKind.image,
+                               purpose="营业执照", filename="营业执照.png", content_type="image/png",
+                               size=len(licence[0][1]), sha256=hashlib.sha256(licence[0][1]).hexdigest(),
+                               data=licence[0][1], uploaded_by_id=users[key].id, created_at=now))
     enterprise("济南恒远建筑安装有限公司", "91370100MA3C00005", "370100", "济南市槐荫区经十路100号", "hengyuan",
                "13700000001")
     individual = {"name": "许文杰", "id_number": make_id_number("370105", date(1988, 3, 14), 17, "男"),

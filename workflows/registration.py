@@ -289,6 +289,13 @@ def declare(session: Session, user, values: dict) -> Registration:
         Registration.status.in_(OPEN_STATES))).first()
     if open_one is not None:
         raise WorkflowError(f"{SPECIALTIES[specialty]}专业已有办理中的{open_one.kind.label}（{open_one.status.label}）")
+    elsewhere = session.scalars(select(Registration).where(
+        Registration.person_id == person_id, Registration.enterprise_id != enterprise.id,
+        Registration.status.in_(OPEN_STATES))).first()
+    if elsewhere is not None:
+        # two declarations in progress at two enterprises would end in two registrations
+        raise WorkflowError(f"已有在{elsewhere.enterprise.name}办理中的{elsewhere.kind.label}（{elsewhere.status.label}），"
+                            "注册人员只能在一家企业注册执业")
     current = current_registrations(session, person_id)
     same = [r for r in current if r.specialty == specialty]
     if kind == RK.initial and current:

@@ -69,7 +69,7 @@ MAX_ROW_LINKS_PER_PAGE = 5  # details / edit / file / candidate links taken from
 # Query parameters that only sort, page, search or say where to return: dropped from crawled URLs.
 NOISE_PARAMS = {"url", "sort", "desc", "page", "page_size", "search", "cpage", "inline", "next", "_"}
 # Row parameters of views that carry no ``model`` attribute (plain BaseViews): endpoint → model.
-ID_MODEL_OVERRIDES = {"batch_create": Batch}
+ID_MODEL_OVERRIDES = {"batch_create": Batch, "staff": User}
 # ``<name>_id`` arguments whose model is not the table ``<name>``.
 ARG_MODEL_OVERRIDES = {"item_id": ApplicationItem}
 # Tables whose rows change on harmless requests (sign-in, downloads logged): not compared.
@@ -704,6 +704,16 @@ def test_crawl_reaches_what_the_demo_holds(world):
     assert {"business_overview.details_view", "business_overview.file_view"} <= reach["province"]
     forms = {endpoint for endpoint, _ in world.crawls["inst_jinan"].forms}
     assert {"application.images_view", "application.lost_add_view", "application.lost_remove_view"} <= forms, forms
+    # issue 4: accounts, enterprise information, declarations, registered persons, 申辩
+    assert {"account_review.details_view", "account_review.file_view",
+            "enterprise_change_review.index_view"} <= reach["jinan"], reach["jinan"]
+    assert {"enterprise_info.index", "enterprise_info.file_view", "staff.index", "staff.edit_view", "registration_manage.details_view",
+            "registered.index_view", "registered.export_xlsx_view", "expiring.index_view",
+            "appeal.details_view"} <= reach["enterprise"], reach["enterprise"]
+    assert {"registration_review.details_view", "appeal_review.details_view",
+            "enterprise_change_review.details_view"} <= reach["province"], reach["province"]
+    assert "registration_review.details_view" in reach["ministry"]
+    assert "declaration.index_view" in reach["person"]
     tabs = {p.url for p in world.crawls["inst_jinan"].reachable if p.endpoint == "batch.index_view"}
     assert len(tabs) >= 4, tabs
 

@@ -60,6 +60,18 @@ def test_enterprise_sees_its_unreported_rows_and_the_number_follows_a_report(log
     assert cards(client)["待上报人员"] == len(rows) - 1
 
 
+def test_enterprise_home_lists_the_people_waiting_to_be_reported(login, session):
+    """002 §3.1.3: 首页 holds the 待上报人员 list (own rows only), each linking to its page."""
+    rows = unreported_of(session, "enterprise")
+    html = login("enterprise").get("/admin/").get_data(as_text=True)
+    table = html.split('id="waiting-to-report"', 1)[1].split("</table>", 1)[0]
+    for reg in rows:
+        assert reg.person.name in table and f"/admin/registration_manage/details/?id={reg.id}" in table
+    for other in unreported_of(session, "enterprise2"):
+        assert other.person.name not in table
+    assert 'id="waiting-to-report"' not in login("province").get("/admin/").get_data(as_text=True)
+
+
 def test_enterprise_sees_what_to_answer_and_its_figures(login, session):
     ent = user(session, "enterprise").organization_id
     open_count = session.scalar(select(func.count()).select_from(Anomaly).where(

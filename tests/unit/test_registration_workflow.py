@@ -499,6 +499,17 @@ def test_renewal_needs_the_registration_at_that_enterprise(s):
     assert renewal.status == R.unreported
 
 
+def test_no_second_enterprise_while_a_declaration_is_in_progress(s):
+    """Two initial declarations at two enterprises, in different specialties, would both end
+    approved: a person registered at two enterprises. The second is refused at once."""
+    first = declared(s, state="province_unaccepted")
+    with pytest.raises(WorkflowError, match="已有在.+办理中的初始注册（省级未受理），注册人员只能在一家企业注册执业"):
+        declare(s, first.declared_by, {"kind": "initial", "specialty": "05", "enterprise": org(s, ENTERPRISE2).name})
+    # at the same enterprise another specialty may wait beside it
+    assert declare(s, first.declared_by, {"kind": "initial", "specialty": "05",
+                                          "enterprise": org(s, ENTERPRISE).name}).status == R.unreported
+
+
 def test_one_open_declaration_per_specialty(s):
     reg = declared(s, state="province_accepted")
     with pytest.raises(WorkflowError) as err:
