@@ -45,15 +45,33 @@ def demo_template(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def app(demo_template, tmp_path):
-    path = tmp_path / "test.db"
+@pytest.fixture(scope="session")
+def _shared_app(demo_template, tmp_path_factory):
+    """One app for the whole session: building one (Flask-Admin's ~1,700 URL rules) costs more
+    than most tests; each test gets a fresh database file under it instead (``app``)."""
+    folder = tmp_path_factory.mktemp("shared-app")
+    path = folder / "test.db"
     shutil.copyfile(demo_template, path)
-    app = create_app(_config(path, tmp_path))
+    app = create_app(_config(path, folder))
+    return app, path, dict(app.config)
+
+
+@pytest.fixture
+def app(_shared_app, demo_template, tmp_path):
+    """The app over a fresh copy of the demo database; its config as it was after the test."""
+    app, path, config = _shared_app
     with app.app_context():
-        yield app
-        db.session.remove()
-        db.engine.dispose()
+        db.engine.dispose()  # no pooled connection may outlive the file it opened
+    shutil.copyfile(demo_template, path)
+    app.config.update(config, SMS_OUTBOX_PATH=str(tmp_path / "sms_outbox.log"))
+    try:
+        with app.app_context():
+            yield app
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        app.config.clear()
+        app.config.update(config)
 
 
 @pytest.fixture
