@@ -256,6 +256,13 @@ class WorkflowModelView(SecureModelView):
             flash(exc.message, "error")
         return redirect(self.get_url(".details_view", id=row_id))
 
+    # the details page offers a reason box on every transition, not only where it is mandatory
+    optional_reason = False
+
+    def row_buttons(self, obj) -> list:
+        """Links beside the transitions on the details page: [(element id, label, url)]."""
+        return []
+
     def available_transitions(self, obj):
         """Buttons for the detail page: what this user may fire on this row now."""
         return [t for t in self.workflow.available(current_user, obj) if t.manual]

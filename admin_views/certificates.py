@@ -199,6 +199,7 @@ class CertificateColumns:
     """What both certificate views show and how they search and filter: declarations only."""
 
     details_template = "certificate/details.html"
+    optional_reason = True  # 注销 / 作废 … may say why even where the table does not require it
     column_list = ("number", "holder", "employer", "occupation", "level", "issuer", "issue_date", "status",
                    "print_status")
     column_details_list = ("number", "status", "person_name", "id_number", "employer", "occupation", "level",

@@ -48,6 +48,13 @@ class PrintMixin:
     def may_print_row(self, certificate) -> bool:
         return may_print(current_user) and any(t.name == "print" for t in PRINT.available(current_user, certificate))
 
+    def row_buttons(self, obj) -> list:
+        """打印证书 on a printable certificate's details page."""
+        buttons = super().row_buttons(obj)
+        if self.may_print_row(obj):
+            buttons.append(("btn-print", "打印证书", self.get_url(".print_view", id=obj.id)))
+        return buttons
+
     @expose("/print/", methods=("GET", "POST"))
     def print_view(self):
         """GET: the print-ready page (nothing changes). POST: 打印 — marks each certificate 已打印
