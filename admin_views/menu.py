@@ -28,9 +28,11 @@ from models.user import Permission
 from workflows.batch import awaiting_review
 from workflows.enterprise import ACCOUNT, ENTERPRISE_CHANGE
 from workflows.registration import APPEAL, REGISTRATION, expiring_clause, registered_clause
+from workflows.statistics import issued_per_month
 from workflows.visibility import visible
 
 APP_NAME = "建设行业人员证书管理后台"
+CHART_KINDS = (OrgKind.province, OrgKind.authority, OrgKind.institution, OrgKind.direct_institution)
 
 
 class HomeView(AdminIndexView):
@@ -45,7 +47,15 @@ class HomeView(AdminIndexView):
             return redirect(url_for("auth.login", next=request.full_path))
         if current_user.must_change_password:
             return redirect(url_for("auth.change_password"))
-        return self.render("admin/home.html", cards=self._cards(), waiting=self._waiting_to_report())
+        return self.render("admin/home.html", cards=self._cards(), waiting=self._waiting_to_report(),
+                           issued_chart=self._issued_chart())
+
+    def _issued_chart(self):
+        """003 §三: 近6个月发证数量 of the organization and its descendants, for those that issue
+        or review certificates; [(month, count, None)] for the SVG bar chart, or None."""
+        if current_user.kind not in CHART_KINDS:
+            return None
+        return [(label, count, None) for label, count in issued_per_month(db.session, current_user, months=6)]
 
     def _waiting_to_report(self):
         """002 §3.1.3 企业首页: the 待上报人员 list itself, not only its count (the latest 10)."""
@@ -142,10 +152,14 @@ def init_app(app: Flask) -> None:
         batches,
         business,
         certificates,
+        datafix,
         enterprise,
+        logs,
         messages,
         printing,
         registrations,
+        settings,
+        statistics,
     )
 
     batches.register(admin)
@@ -157,6 +171,10 @@ def init_app(app: Flask) -> None:
     registrations.register(admin)
     appeals.register(admin)
     messages.register(admin)
+    settings.register(admin)
+    logs.register(admin)
+    statistics.register(admin)
+    datafix.register(admin)
 
     @app.context_processor
     def _unread():

@@ -40,6 +40,7 @@ from models import (
     Anomaly,
     ApplicationItem,
     Attachment,
+    AuditLog,
     Batch,
     Candidate,
     Certificate,
@@ -148,8 +149,16 @@ class Facts:
             # 我的消息: a user's own, nobody else's (not even the province's)
             Message: lambda who, ident: ident in self.messages and self.messages[ident].user_id == self.users[who].id,
             AccountRequest: self._account, EnterpriseChange: self._change, Registration: self._registration,
-            Anomaly: self._anomaly,
+            Anomaly: self._anomaly, AuditLog: self._audit,
         }
+        self.session = session
+        self.audits = {}
+
+    def load_audits(self):
+        """操作日志 rows as the crawls left them (sign-ins, exports), read before the database is
+        put back: the crawls write the rows their pages then show."""
+        self.audits = {r.id: r for r in self.session.execute(
+            select(AuditLog.id, AuditLog.organization_id, AuditLog.user_id))}
 
     # who: a demo username
     def org_of(self, who):
@@ -253,6 +262,20 @@ class Facts:
         if kind == OrgKind.enterprise:
             return row.enterprise_id == org
         return org is None and self.users[who].person_id == row.person_id
+
+    def _audit(self, who, ident):
+        """操作日志 (SPEC §8, 003 §四): the organization's users' rows and its descendants'; the
+        province all; an individual their own. Read at the time of asking: the crawl itself writes
+        rows (sign-ins, downloads) after these facts were taken: see ``load_audits``."""
+        row = self.audits.get(ident)
+        if row is None:
+            return False
+        kind, org = self.kind_of(who), self.org_of(who)
+        if kind == OrgKind.province:
+            return True
+        if org is None:
+            return row.user_id == self.users[who].id
+        return row.organization_id is not None and self._descends(row.organization_id, org)
 
     def _anomaly(self, who, ident):
         row = self.anomalies.get(ident)
@@ -648,6 +671,7 @@ def world(demo_template, tmp_path_factory):
         crawls = {}
         for who in ACCOUNTS:
             crawls[who] = crawl(site.browser(who), who)
+        facts.load_audits()
         site.restore()
         yield World(site, facts, crawls)
         db.session.remove()

@@ -1,0 +1,63 @@
+"""数据维护 screens (SPEC §7, issue 5 item 5): the province's administrator finds a row and corrects
+it with a reason; everyone else is refused; forged ids are 404; nothing moves without CSRF."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from models import AuditLog, Certificate, Person, db
+from tests.factories import user
+
+
+def holder(session) -> Person:
+    return user(session, "person").person
+
+
+def test_find_and_fix_a_person_with_a_reason(login, session):
+    person = holder(session)
+    client = login("province")
+    found = client.get(f"/admin/data_fix/?kind=person&q={person.id_number}").get_data(as_text=True)
+    assert f"/admin/data_fix/edit/?person_id={person.id}" in found
+    page = client.get(f"/admin/data_fix/edit/?person_id={person.id}").get_data(as_text=True)
+    assert person.name in page and "修改原因" in page
+    resp = client.post(f"/admin/data_fix/edit/?person_id={person.id}",
+                       {"person_id": str(person.id), "name": "张建业", "id_number": person.id_number,
+                        "phone": person.phone or "", "employer_name": "", "reason": "姓名录入错误"},
+                       token_from=f"/admin/data_fix/edit/?person_id={person.id}", follow_redirects=True)
+    assert "已保存：姓名" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    assert holder(session).name == "张建业"
+    row = session.scalars(select(AuditLog).where(AuditLog.kind == "data_fix").order_by(AuditLog.id.desc())).first()
+    assert row.detail["name"]["after"] == "张建业" and row.username == "province"
+
+
+def test_a_fix_without_a_reason_or_of_a_state_changes_nothing(login, session):
+    cert = session.scalars(select(Certificate)).first()
+    status, issued = cert.status, cert.issue_date
+    client = login("province")
+    url = f"/admin/data_fix/edit/?certificate_id={cert.id}"
+    resp = client.post(url, {"certificate_id": str(cert.id), "issue_date": "2020-01-01", "reason": ""},
+                       token_from=url)
+    assert resp.status_code == 200 and "请填写修改原因" in resp.get_data(as_text=True)
+    resp = client.post(url, {"certificate_id": str(cert.id), "status": "void", "reason": "改成作废"}, token_from=url)
+    assert "状态、编号等字段不能通过数据维护修改" in resp.get_data(as_text=True)
+    db.session.expire_all()
+    cert = session.get(Certificate, cert.id)
+    assert (cert.status, cert.issue_date) == (status, issued)
+
+
+def test_others_are_refused_and_forged_ids_are_404(login, session):
+    person = holder(session)
+    for who in ("province_reviewer", "jinan", "inst_jinan", "enterprise"):
+        assert login(who).get("/admin/data_fix/").status_code == 403, who
+    client = login("province")
+    for url in ("/admin/data_fix/edit/?person_id=99999999", "/admin/data_fix/edit/?person_id=abc",
+                "/admin/data_fix/edit/", "/admin/data_fix/edit/?batch_id=1"):
+        assert client.get(url).status_code == 404, url
+    assert "不支持维护该类数据" in client.get("/admin/data_fix/?kind=batch&q=1",
+                                         follow_redirects=True).get_data(as_text=True)
+    resp = client.post(f"/admin/data_fix/edit/?person_id={person.id}",
+                       {"person_id": str(person.id), "name": "无令牌", "reason": "x"}, csrf=False)
+    assert resp.status_code == 400
+    db.session.expire_all()
+    assert holder(session).name != "无令牌"

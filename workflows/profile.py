@@ -1,0 +1,134 @@
+"""设置 for everyone (SPEC §7, 003 §五): 个人资料, 更换绑定手机, 机构资料.
+
+No Flask here: callers pass the session, the user and what was typed; functions add rows to
+the session and never commit. A refusal raises ``WorkflowError`` (``FormErrors`` for fields)
+before anything is changed — except a wrong SMS code, whose attempt is recorded first, so the
+caller commits on that error path too (as with every code in ``workflows.auth``).
+修改密码 is ``workflows.auth.change_password``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from models import Organization, User
+from models.org import OrgKind
+from models.user import Role
+from workflows import WorkflowError
+from workflows.audit import Kind, log
+from workflows.auth import Purpose, issue_code, mask_phone, verify_code
+from workflows.enterprise import FormErrors
+from workflows.validators import check_phone
+
+NAME_MAX = 50
+# 机构资料 an organization administrator edits here: field → (label, max length, required)
+ORG_FIELDS = {
+    "contact": ("联系人", 50, True),
+    "phone": ("联系电话", 30, True),
+    "address": ("通讯地址", 255, False),
+    "postcode": ("邮政编码", 6, False),
+}
+
+
+# --- 个人资料 -------------------------------------------------------------------------------
+
+
+def update_name(session: Session, user: User, name: str | None, *, ip: str | None = None) -> bool:
+    """修改个人资料: 姓名 (required, at most 50 characters). Returns whether it changed."""
+    value = (name or "").strip()
+    if not value:
+        raise FormErrors({"name": "请填写姓名"})
+    if len(value) > NAME_MAX:
+        raise FormErrors({"name": f"姓名不能超过{NAME_MAX}个字符"})
+    if value == user.name:
+        return False
+    before = user.name
+    user.name = value
+    log(session, user, Kind.EDIT, "修改个人资料：姓名", obj=user, ip=ip,
+        detail={"name": {"before": before, "after": value}})
+    session.flush()
+    return True
+
+
+# --- 更换绑定手机 ---------------------------------------------------------------------------
+
+
+def _new_phone(user: User, raw: str | None) -> str:
+    if not (raw or "").strip():
+        raise WorkflowError("请输入新手机号")
+    try:
+        phone = check_phone(raw)
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from exc
+    if phone == user.phone:
+        raise WorkflowError("新手机号与当前绑定的手机号相同")
+    return phone
+
+
+def start_phone_change(session: Session, user: User, new_phone: str | None, sender, *, now: datetime,
+                       ttl_minutes: int = 5, resend_seconds: int = 60) -> tuple[str, str]:
+    """更换绑定手机, step one: a code to the NEW number (the old number gets nothing).
+
+    Returns (the normalized number, the code). Raises ``SmsThrottled`` when a code went to that
+    number less than ``resend_seconds`` ago (that code still works)."""
+    phone = _new_phone(user, new_phone)
+    return phone, issue_code(session, phone, Purpose.PHONE, sender, now=now, ttl_minutes=ttl_minutes,
+                             resend_seconds=resend_seconds)
+
+
+def change_phone(session: Session, user: User, new_phone: str | None, code: str | None, *, now: datetime,
+                 max_attempts: int = 5, ip: str | None = None) -> str:
+    """更换绑定手机, step two: the code sent to the new number binds it.
+
+    A wrong code counts as an attempt (the ``max_attempts``-th closes the code) and the bound
+    phone stays as it was. Returns the new number."""
+    phone = _new_phone(user, new_phone)
+    verify_code(session, None, Purpose.PHONE, code, now=now, max_attempts=max_attempts, phone=phone)
+    before = user.phone
+    user.phone = phone
+    log(session, user, Kind.EDIT, f"更换绑定手机：{mask_phone(before) or '未绑定'} → {mask_phone(phone)}",
+        obj=user, ip=ip, detail={"phone": {"before": mask_phone(before), "after": mask_phone(phone)}})
+    session.flush()
+    return phone
+
+
+# --- 机构资料 -------------------------------------------------------------------------------
+
+
+def may_edit_org(user: User, org: Organization | None) -> bool:
+    """An organization's own administrator edits its 机构资料 here; an enterprise uses 企业信息."""
+    return (org is not None and user.organization_id == org.id and user.role == Role.admin
+            and org.kind != OrgKind.enterprise)
+
+
+def update_org_profile(session: Session, user: User, org: Organization, values, *,
+                       ip: str | None = None) -> list[str]:
+    """修改机构资料: 联系人, 联系电话, 通讯地址, 邮政编码. Returns the labels of what changed."""
+    if not may_edit_org(user, org):
+        if org is not None and org.kind == OrgKind.enterprise:
+            raise WorkflowError("企业请在「企业信息」中修改企业资料")
+        raise WorkflowError("只有本机构的管理员可以修改机构资料")
+    errors, new = {}, {}
+    for key, (label, max_len, required) in ORG_FIELDS.items():
+        value = (values.get(key) or "").strip()
+        if required and not value:
+            errors[key] = f"请填写{label}"
+        elif len(value) > max_len:
+            errors[key] = f"{label}不能超过{max_len}个字符"
+        new[key] = value or None
+    if new["postcode"] and not (len(new["postcode"]) == 6 and new["postcode"].isdigit()):
+        errors["postcode"] = "邮政编码应为6位数字"
+    if errors:
+        raise FormErrors(errors)
+    changed = {key: (getattr(org, key), value) for key, value in new.items() if (getattr(org, key) or None) != value}
+    if not changed:
+        return []
+    for key, (_before, after) in changed.items():
+        setattr(org, key, after)
+    labels = [ORG_FIELDS[key][0] for key in changed]
+    log(session, user, Kind.EDIT, "修改机构资料：" + "、".join(labels), obj=org, ip=ip,
+        detail={key: {"before": before, "after": after} for key, (before, after) in changed.items()})
+    session.flush()
+    return labels
