@@ -25,7 +25,7 @@ from sqlalchemy import inspect as sa_inspect
 
 from models import Attachment, db
 from models.base import format_local, local_today
-from workflows import StaleObjectError, WorkflowError
+from workflows import FormErrors, StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
 from workflows.excel import stream_xlsx
@@ -351,6 +351,28 @@ class WorkflowModelView(SecureModelView):
         if sa_inspect(obj).was_deleted:
             return redirect(self.get_url(".index_view"))
         return redirect(return_url)
+
+
+def submit_form(save, unsaved: str):
+    """The POST of a plain form (企业信息, 机构资料, 人员管理): ``save()`` changes the rows and returns
+    the success message; a refusal rolls everything back and comes back field by field.
+
+    Returns (saved, errors, values): values are what was typed, to fill the form again."""
+    if request.method != "POST":
+        return False, {}, None
+    try:
+        message = save()
+        db.session.commit()
+        flash(message, "success")
+        return True, {}, request.form
+    except FormErrors as exc:
+        db.session.rollback()
+        flash(f"{unsaved}：{exc.message}", "error")
+        return False, exc.errors, request.form
+    except WorkflowError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return False, {}, request.form
 
 
 def log_download(obj, what: str) -> None:

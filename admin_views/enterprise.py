@@ -28,6 +28,7 @@ from admin_views.base import (
     SecureModelView,
     WorkflowModelView,
     client_ip,
+    submit_form,
     user_may_enter,
 )
 from models import (
@@ -47,7 +48,6 @@ from workflows.enterprise import (
     ENTERPRISE_CHANGE,
     LICENCE,
     QUALIFICATION,
-    FormErrors,
     city_authorities,
     create_user,
     editable_fields,
@@ -133,21 +133,15 @@ class EnterpriseInfoView(AccessMixin, AttachmentFilesMixin, BaseView):
     def edit_view(self):
         """修改企业信息: the direct fields; 企业名称/所属地市 too while the enterprise has no certificates."""
         org = self._org()
-        errors, values = {}, None
-        if request.method == "POST":
-            values = request.form
-            try:
-                changed = update_enterprise(db.session, current_user, org, request.form, ip=client_ip())
-                db.session.commit()
-                flash(f"企业信息已保存：修改了{'、'.join(changed)}" if changed else "企业信息未改变", "success")
-                return redirect(self.get_url(".index"))
-            except FormErrors as exc:
-                db.session.rollback()
-                errors = exc.errors
-                flash("企业信息未保存，请按提示修改：" + exc.message, "error")
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+
+        def save():
+            changed = update_enterprise(db.session, current_user, org, request.form, ip=client_ip())
+            return f"企业信息已保存：修改了{'、'.join(changed)}" if changed else "企业信息未改变"
+
+        saved, errors, values = submit_form(save, "企业信息未保存，请按提示修改")
+        if saved:
+            return redirect(self.get_url(".index"))
+        if values is not None:
             org = self._org()
         fields = editable_fields(db.session, org)
         return self.render("enterprise/edit.html", errors=errors, values=values, fields=fields,
@@ -373,21 +367,9 @@ class StaffView(AccessMixin, BaseView):
 
     def _form_page(self, target, save, saved: str, unsaved: str):
         """新增 / 修改: POST saves through ``save``; refusals come back on the form, field by field."""
-        errors, values = {}, None
-        if request.method == "POST":
-            values = request.form
-            try:
-                user = save()
-                db.session.commit()
-                flash(saved.format(user=user), "success")
-                return redirect(self.get_url(".index"))
-            except FormErrors as exc:
-                db.session.rollback()
-                errors = exc.errors
-                flash(f"{unsaved}：{exc.message}", "error")
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+        done, errors, values = submit_form(lambda: saved.format(user=save()), unsaved)
+        if done:
+            return redirect(self.get_url(".index"))
         return self.render("enterprise/staff_form.html", errors=errors, values=values, target=target)
 
     @expose("/new/", methods=("GET", "POST"))

@@ -12,7 +12,7 @@ from flask import abort, current_app, flash, redirect, request, session
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin_views.base import AccessMixin, client_ip, user_may_enter
+from admin_views.base import AccessMixin, client_ip, submit_form, user_may_enter
 from admin_views.enterprise import city_label
 from models import db
 from models.base import utcnow
@@ -193,21 +193,13 @@ class OrgProfileView(_HiddenView):
             return redirect(self.get_url(".index"))
         if not may_edit_org(user, org):
             abort(403)
-        errors, values = {}, None
-        if request.method == "POST":
-            values = request.form
-            try:
-                changed = update_org_profile(db.session, user, org, request.form, ip=client_ip())
-                db.session.commit()
-                flash(f"机构资料已保存：修改了{'、'.join(changed)}" if changed else "机构资料未改变", "success")
-                return redirect(self.get_url(".index"))
-            except FormErrors as exc:
-                db.session.rollback()
-                errors = exc.errors
-                flash("机构资料未保存，请按提示修改：" + exc.message, "error")
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+        def save():
+            changed = update_org_profile(db.session, user, org, request.form, ip=client_ip())
+            return f"机构资料已保存：修改了{'、'.join(changed)}" if changed else "机构资料未改变"
+
+        saved, errors, values = submit_form(save, "机构资料未保存，请按提示修改")
+        if saved:
+            return redirect(self.get_url(".index"))
         return self.render("settings/org_edit.html", errors=errors, values=values, fields=ORG_FIELDS,
                            **self._page())
 

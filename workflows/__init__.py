@@ -13,6 +13,14 @@ class WorkflowError(Exception):
         self.message = message
 
 
+class FormErrors(WorkflowError):
+    """Several fields refused at once: ``errors`` maps a form field to its Chinese message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("；".join(errors.values()))
+        self.errors = errors
+
+
 class StaleObjectError(WorkflowError):
     """Another user changed the row first (optimistic locking, SPEC §5)."""
 

@@ -41,7 +41,7 @@ from models import (
 )
 from models.base import utcnow
 from models.user import Permission, role_preset
-from workflows import WorkflowError, insert_or_refuse
+from workflows import FormErrors, WorkflowError, insert_or_refuse
 from workflows.attachments import check_images
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
@@ -57,14 +57,6 @@ USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 # Registrations "in progress" (SPEC §5.4: no name or city change while any is)
 REGISTRATIONS_IN_PROGRESS = (RegistrationStatus.province_unaccepted, RegistrationStatus.province_accepted,
                              RegistrationStatus.ministry_unaccepted, RegistrationStatus.ministry_accepted)
-
-
-class FormErrors(WorkflowError):
-    """Several fields refused at once: ``errors`` maps a form field to its Chinese message."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__("；".join(errors.values()))
-        self.errors = errors
 
 
 @dataclass
