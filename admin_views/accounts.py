@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
 from admin_views.auth import _cfg, _show_code
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip
+from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip, transition_logs
 from models import (
     AccountKind,
     AccountRequest,
@@ -42,7 +42,6 @@ from models import (
     Attachment,
     Organization,
     Person,
-    TransitionLog,
     User,
     db,
 )
@@ -368,10 +367,7 @@ class AccountReviewView(AttachmentFilesMixin, WorkflowModelView):
                 Attachment.owner_type == "organization", Attachment.owner_id == account.organization_id,
                 Attachment.purpose.in_((LICENCE, QUALIFICATION))).order_by(Attachment.id)
             images = db.session.scalars(visible(current_user, stmt, Attachment)).all()
-        logs = db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == ACCOUNT.object_type, TransitionLog.object_id == account.id)
-            .order_by(TransitionLog.id)).all()
+        logs = transition_logs(ACCOUNT.object_type, account.id)
         return {"licences": [a for a in images if a.purpose == LICENCE],
                 "qualifications": [a for a in images if a.purpose == QUALIFICATION],
                 "logs": logs, "city": city_name(account.authority)}

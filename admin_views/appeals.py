@@ -15,8 +15,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView
-from models import Anomaly, AnomalyStatus, Attachment, Person, TransitionLog, db
+from admin_views.base import AttachmentFilesMixin, WorkflowModelView, transition_logs
+from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import StaleObjectError, WorkflowError
@@ -97,10 +97,7 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
     def appeal_page(self, anomaly: Anomaly) -> dict:
         files = db.session.scalars(select(Attachment).where(
             Attachment.owner_type == "anomaly", Attachment.owner_id == anomaly.id).order_by(Attachment.id)).all()
-        logs = db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == APPEAL.object_type, TransitionLog.object_id == anomaly.id)
-            .order_by(TransitionLog.id)).all()
+        logs = transition_logs(APPEAL.object_type, anomaly.id)
         return {"files": files, "logs": logs, "may_answer": self.may_answer(anomaly), "max_files": MAX_FILES,
                 "accept": ACCEPT_FILES}
 

@@ -375,6 +375,19 @@ def submit_form(save, unsaved: str):
         return False, {}, request.form
 
 
+def transition_logs(object_type: str, object_id: int) -> list:
+    """The 审核日志 / 业务日志 of one row, oldest first, through visibility like every read."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import joinedload
+
+    from models import TransitionLog
+
+    stmt = (select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
+            .where(TransitionLog.object_type == object_type, TransitionLog.object_id == object_id)
+            .order_by(TransitionLog.id))
+    return db.session.scalars(stmt.where(clause(current_user, TransitionLog))).all()
+
+
 def log_download(obj, what: str) -> None:
     """Every export and file download is in the operation log (SPEC §8, §11)."""
     log(db.session, current_user, Kind.DOWNLOAD, what, obj=obj, ip=client_ip())

@@ -13,8 +13,15 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AccessMixin, AttachmentFilesMixin, WorkflowModelView, client_ip, review_tabs
-from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, TransitionLog, db
+from admin_views.base import (
+    AccessMixin,
+    AttachmentFilesMixin,
+    WorkflowModelView,
+    client_ip,
+    review_tabs,
+    transition_logs,
+)
+from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
@@ -99,11 +106,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             select(Attachment).where(Attachment.owner_type == "batch", Attachment.owner_id == batch.id)
             .order_by(Attachment.id)
         ).all()
-        logs = db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == "batch", TransitionLog.object_id == batch.id)
-            .order_by(TransitionLog.id)
-        ).all()
+        logs = transition_logs("batch", batch.id)
         transitions = {t.name for t in BATCH.available(current_user, batch)}
         return {
             "candidates": candidates,

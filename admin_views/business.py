@@ -13,7 +13,13 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from admin_views.base import AttachmentFilesMixin, SecureModelView, WorkflowModelView, review_tabs
+from admin_views.base import (
+    AttachmentFilesMixin,
+    SecureModelView,
+    WorkflowModelView,
+    review_tabs,
+    transition_logs,
+)
 from admin_views.certificates import BusinessPrintView
 from models import (
     ApplicationItem,
@@ -25,7 +31,6 @@ from models import (
     ChangeField,
     Organization,
     Person,
-    TransitionLog,
     db,
 )
 from models.certificate import CertificateStatus
@@ -141,10 +146,7 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
     def application_page(self, app: CertificateApplication) -> dict:
         images = db.session.scalars(select(Attachment).where(
             Attachment.owner_type == "application", Attachment.owner_id == app.id).order_by(Attachment.id)).all()
-        logs = db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == "application", TransitionLog.object_id == app.id)
-            .order_by(TransitionLog.id)).all()
+        logs = transition_logs("application", app.id)
         editable = app.status == A.draft and is_applicant(current_user, app)
         candidates, term = [], None
         if editable and app.kind == ApplicationKind.reissue:

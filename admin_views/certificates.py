@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView
+from admin_views.base import SecureModelView, WorkflowModelView, transition_logs
 from admin_views.printing import PrintMixin
 from models import (
     ApplicationKind,
@@ -26,7 +26,6 @@ from models import (
     Occupation,
     Organization,
     Person,
-    TransitionLog,
     User,
     db,
 )
@@ -286,13 +285,7 @@ class CertificateColumns:
 
     def business_log(self, certificate):
         """业务日志: every transition recorded against this certificate, oldest first."""
-        stmt = (
-            select(TransitionLog)
-            .options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == CERTIFICATE.object_type, TransitionLog.object_id == certificate.id)
-            .order_by(TransitionLog.id)
-        )
-        return db.session.scalars(visible(current_user, stmt, TransitionLog)).all()
+        return transition_logs(CERTIFICATE.object_type, certificate.id)
 
     @staticmethod
     def state_label(value) -> str:

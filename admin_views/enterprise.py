@@ -29,6 +29,7 @@ from admin_views.base import (
     WorkflowModelView,
     client_ip,
     submit_form,
+    transition_logs,
     user_may_enter,
 )
 from models import (
@@ -328,10 +329,7 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
 
     # -- the detail page ---------------------------------------------------------------------
     def change_page(self, change: EnterpriseChange) -> dict:
-        logs = db.session.scalars(
-            select(TransitionLog).options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(TransitionLog.object_type == ENTERPRISE_CHANGE.object_type, TransitionLog.object_id == change.id)
-            .order_by(TransitionLog.id)).all()
+        logs = transition_logs(ENTERPRISE_CHANGE.object_type, change.id)
         return {"logs": logs, "org_images": _images_of(change.enterprise_id), "LICENCE": LICENCE,
                 "QUALIFICATION": QUALIFICATION}
 

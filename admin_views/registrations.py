@@ -22,8 +22,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView
-from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, TransitionLog, db
+from admin_views.base import SecureModelView, WorkflowModelView, transition_logs
+from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
 from models.base import local_today, utcnow
 from models.org import OrgKind
 from models.user import Permission
@@ -44,7 +44,6 @@ from workflows.registration import (
     registered_clause,
 )
 from workflows.search import TermKind, prefix_pattern
-from workflows.visibility import visible
 
 R = RegistrationStatus
 REVIEWERS = (OrgKind.province, OrgKind.ministry)
@@ -189,11 +188,7 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
     # -- the detail page ---------------------------------------------------------------------
     def review_log(self, reg: Registration) -> list:
         """审核日志: every transition of this declaration, oldest first."""
-        stmt = (select(TransitionLog)
-                .options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-                .where(TransitionLog.object_type == REGISTRATION.object_type, TransitionLog.object_id == reg.id)
-                .order_by(TransitionLog.id))
-        return db.session.scalars(visible(current_user, stmt, TransitionLog)).all()
+        return transition_logs(REGISTRATION.object_type, reg.id)
 
     def new_declaration_url(self) -> str | None:
         return None
