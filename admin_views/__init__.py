@@ -33,6 +33,7 @@ def init_app(app: Flask) -> None:
     csrf.init_app(app)
 
     from admin_views import accounts, auth, menu, verify
+    from admin_views.base import may_open
 
     auth.init_app(app)
     accounts.init_app(app)
@@ -40,6 +41,7 @@ def init_app(app: Flask) -> None:
     verify.init_app(app)
     app.jinja_env.globals["batch_state_label"] = _batch_state  # admin/_log.html's 状态变化 column
     app.jinja_env.filters["local_time"] = format_local
+    app.jinja_env.globals["may_open"] = may_open  # links to another screen only when it would open
 
     @app.route("/")
     def root():

@@ -52,6 +52,14 @@ def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:
     return permission is None or user.has(permission)
 
 
+def may_open(endpoint: str) -> bool:
+    """The current user may open the view registered as ``endpoint`` (links to other screens
+    are shown only when they would open)."""
+    admin = current_app.extensions["admin"][0]
+    view = next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
+    return view is not None and view.is_accessible()
+
+
 class AccessMixin:
     """Who may open a view: ``kinds`` of organization, a ``permission``, individuals or not."""
 
@@ -99,9 +107,19 @@ class SecureModelView(AccessMixin, ModelView):
         """Further per-view narrowing (tabs, kind of rows); visibility is applied around it."""
         return query
 
+    def row_clause(self):
+        """A view's own limit on every row it touches — list, count, details, forms, actions —
+        beside visibility (主管部门管理 shows only the organizations the user manages)."""
+        return None
+
+    def _visible(self, query):
+        query = query.where(clause(current_user, self.model))
+        extra = self.row_clause()
+        return query.where(extra) if extra is not None else query
+
     def visible_query(self):
         """Every row this user may see, before tabs and per-view narrowing (details, actions)."""
-        return super().get_query().where(clause(current_user, self.model))
+        return self._visible(super().get_query())
 
     def _narrow(self, query):
         query = self.scope_query(query)
@@ -112,7 +130,7 @@ class SecureModelView(AccessMixin, ModelView):
         return self._narrow(self.visible_query())
 
     def get_count_query(self):
-        return self._narrow(super().get_count_query().where(clause(current_user, self.model)))
+        return self._narrow(self._visible(super().get_count_query()))
 
     def get_one(self, id):
         """Details, edit, delete: a row outside visibility is a 404, like one that never existed."""

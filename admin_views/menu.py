@@ -156,10 +156,12 @@ def init_app(app: Flask) -> None:
         enterprise,
         logs,
         messages,
+        organizations,
         printing,
         registrations,
         settings,
         statistics,
+        users,
     )
 
     batches.register(admin)
@@ -172,6 +174,8 @@ def init_app(app: Flask) -> None:
     appeals.register(admin)
     messages.register(admin)
     settings.register(admin)
+    organizations.register(admin)
+    users.register(admin)
     logs.register(admin)
     statistics.register(admin)
     datafix.register(admin)

@@ -53,7 +53,6 @@ LICENCE = "营业执照"
 QUALIFICATION = "资质证书"
 LICENCE_MAX = 3          # 营业执照正本、副本 …
 QUALIFICATION_MAX = 3
-USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
 # Registrations "in progress" (SPEC §5.4: no name or city change while any is)
 REGISTRATIONS_IN_PROGRESS = (RegistrationStatus.province_unaccepted, RegistrationStatus.province_accepted,
                              RegistrationStatus.ministry_unaccepted, RegistrationStatus.ministry_accepted)
@@ -111,15 +110,9 @@ def _check_postcode(value: str | None) -> str | None:
 
 
 def _check_username(session: Session, chk: _Checker, values: dict, *, besides: User | None = None) -> str:
-    username = chk.required(values, "username", "登录用户名", 64)
-    taken = select(User.id).where(func.lower(User.username) == (username or "").lower())
-    if besides is not None:  # a rejected registrant submitting again keeps their own name
-        taken = taken.where(User.id != besides.id)
-    if username and (len(username) < 4 or any(c not in USERNAME_CHARS for c in username)):
-        chk.errors["username"] = "登录用户名为4–64位字母、数字或 _ . - @"
-    elif username and session.scalar(taken):
-        chk.errors["username"] = "该登录用户名已被使用，请换一个"
-    return username
+    from workflows.users import check_username
+
+    return check_username(session, chk.errors, values, besides=besides) or ""
 
 
 def _check_password(chk: _Checker, values: dict) -> str:
@@ -627,24 +620,12 @@ def _check_manager(user, org: Organization | None) -> None:
 
 
 def create_user(session: Session, admin, values: dict, *, ip: str | None = None) -> User:
-    """A second-level user (经办人) of the administrator's own organization."""
-    org = admin.organization
-    _check_manager(admin, org)
-    chk = _Checker()
-    name = chk.required(values, "name", "姓名", 50)
-    username = _check_username(session, chk, values)
-    password = _check_password(chk, values)
-    phone = chk.run("phone", check_phone, values.get("phone"))
-    chk.raise_if_any()
-    from workflows.auth import hash_password
+    """A second-level user (经办人) of the administrator's own organization, password typed (002)."""
+    from workflows import users
 
-    user = User(username=username, password_hash=hash_password(password), name=name, phone=phone,
-                organization=org, role=Role.operator)
-    user.set_permissions(role_preset(org.kind, Role.operator))
-    session.add(user)
-    session.flush()
-    log(session, admin, Kind.EDIT, f"新增用户 {username}（{name}）", obj=user, ip=ip)
-    return user
+    _check_manager(admin, admin.organization)
+    return users.create_user(session, admin, admin.organization, values, password_typed=True, role=Role.operator,
+                             ip=ip)[0]
 
 
 def _check_target(admin, target: User) -> None:
@@ -656,24 +637,18 @@ def _check_target(admin, target: User) -> None:
 
 
 def update_user(session: Session, admin, target: User, values: dict, *, ip: str | None = None) -> None:
+    from workflows import users
+
     _check_target(admin, target)
-    chk = _Checker()
-    name = chk.required(values, "name", "姓名", 50)
-    phone = chk.run("phone", check_phone, values.get("phone"))
-    chk.raise_if_any()
-    before = {"name": target.name, "phone": target.phone}
-    target.name, target.phone = name, phone
-    log(session, admin, Kind.EDIT, f"修改用户 {target.username}", obj=target, ip=ip,
-        detail={"before": before, "after": {"name": name, "phone": phone}})
-    session.flush()
+    users.update_user(session, admin, target, values, with_role=False, ip=ip)
 
 
 def reset_user_password(session: Session, admin, target: User) -> str:
     """修改并重置密码: a one-time password, shown once; changed at the next sign-in."""
-    from workflows.auth import set_temporary_password
+    from workflows import users
 
     _check_target(admin, target)
-    return set_temporary_password(session, admin, target)
+    return users.reset_password(session, admin, target)
 
 
 def remove_user(session: Session, admin, target: User, *, ip: str | None = None) -> None:

@@ -1,0 +1,291 @@
+"""用户管理 and 用户权限管理 (SPEC §1, §7; 003 §六.4, §七.4, §八.6; 002 §3.1.5 人员管理).
+
+Who manages whose users, in one place (``manages_users_of``):
+- every organization's users with 用户管理 manage the users of their own organization;
+- with 机构管理, also those of the organizations they manage (``workflows.organizations.manages``):
+  the province its authorities', direct institutions' and institutions' (查看管理主管部门用户信息),
+  an authority its institutions'. The province also reaches enterprises and schools, whose
+  administrator's forgotten password 「可联系省级主管部门进行重置」 (002 §3.1.5).
+
+A new user gets a one-time temporary password, shown once, and must change it at the first
+sign-in (an enterprise's 人员管理 may type the password instead, as 002 has it). Permissions
+start from the role's preset and are then granted or withdrawn one by one — never beyond what
+the organization's kind allows (``KIND_PERMISSIONS``). Nobody disables, resets or changes the
+permissions of themselves here (修改密码 is for that), so an organization cannot lock itself out
+by accident. Every change is in the operation log.
+
+No Flask here: functions add rows to the session and never commit.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import false, func, or_, select
+from sqlalchemy.orm import Session
+
+from models import Organization, User
+from models.org import OrgKind
+from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
+from workflows import FormErrors, WorkflowError, insert_or_refuse
+from workflows.audit import Kind, log
+from workflows.validators import check_password_policy, check_phone
+
+P = Permission
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
+# Beyond the organizations they manage, the province's administrators reach these kinds' users
+PROVINCE_ALSO_REACHES = (OrgKind.enterprise, OrgKind.school)
+NOT_FOUND = "用户不存在"
+
+
+# -- reach -------------------------------------------------------------------------------------------
+def manages_users_of(user, org: Organization | None) -> bool:
+    """``user`` may create, edit, disable and reset the users of ``org``."""
+    from workflows.organizations import manages
+
+    own = getattr(user, "organization", None)
+    if own is None or org is None or not user.is_enabled:
+        return False
+    if org.id == own.id:
+        return user.has(P.user_manage)
+    if not user.has(P.org_manage):
+        return False
+    return manages(user, org) or (own.kind == OrgKind.province and org.kind in PROVINCE_ALSO_REACHES)
+
+
+def reach_clause(user):
+    """The organizations whose users ``user`` manages, as a predicate on Organization."""
+    from workflows.organizations import MANAGED_KINDS
+
+    own = getattr(user, "organization", None)
+    if own is None:
+        return false()
+    parts = []
+    if user.has(P.user_manage):
+        parts.append(Organization.id == own.id)
+    if user.has(P.org_manage):
+        kinds = MANAGED_KINDS.get(own.kind, ())
+        if own.kind == OrgKind.province:
+            parts.append(Organization.kind.in_(kinds + PROVINCE_ALSO_REACHES))
+        elif kinds:
+            parts.append(Organization.kind.in_(kinds) & (Organization.parent_id == own.id))
+    return or_(*parts) if parts else false()
+
+
+def users_clause(user):
+    """The users ``user`` manages (own account included, shown but not editable here)."""
+    return User.organization_id.in_(select(Organization.id).where(reach_clause(user)))
+
+
+def role_choices(kind: OrgKind) -> list[Role]:
+    """The roles a user of a ``kind`` organization may have: those whose preset is not empty."""
+    return [role for role in (Role.admin, Role.reviewer, Role.operator) if role_preset(kind, role)]
+
+
+def allowed_permissions(org: Organization) -> list[Permission]:
+    """What a user of ``org`` may hold, in the order of the permission list."""
+    allowed = KIND_PERMISSIONS.get(org.kind, frozenset())
+    return [p for p in Permission if p in allowed]
+
+
+# -- checks -----------------------------------------------------------------------------------------
+def _check_target(manager, target: User | None, *, self_message: str | None = None) -> User:
+    if target is None or target.organization is None or not manages_users_of(manager, target.organization):
+        raise WorkflowError(NOT_FOUND)
+    if self_message and target.id == manager.id:
+        raise WorkflowError(self_message)
+    return target
+
+
+def _text(errors: dict, values, key: str, label: str, max_len: int, required: bool = True) -> str | None:
+    value = (values.get(key) or "").strip()
+    if required and not value:
+        errors[key] = f"请填写{label}"
+    elif len(value) > max_len:
+        errors[key] = f"{label}不能超过{max_len}个字符"
+    return value or None
+
+
+def check_username(session: Session, errors: dict, values, *, besides: User | None = None) -> str | None:
+    username = _text(errors, values, "username", "登录用户名", 64)
+    if not username or "username" in errors:
+        return username
+    if len(username) < 4 or any(c not in USERNAME_CHARS for c in username):
+        errors["username"] = "登录用户名为4–64位字母、数字或 _ . - @"
+        return username
+    taken = select(User.id).where(func.lower(User.username) == username.lower())
+    if besides is not None:
+        taken = taken.where(User.id != besides.id)
+    if session.scalar(taken.limit(1)) is not None:
+        errors["username"] = "该登录用户名已被使用，请换一个"
+    return username
+
+
+def _phone(errors: dict, values) -> str | None:
+    raw = (values.get("phone") or "").strip()
+    if not raw:
+        errors["phone"] = "请填写手机号（登录时接收短信验证码）"
+        return None
+    try:
+        return check_phone(raw)
+    except ValueError as exc:
+        errors["phone"] = str(exc)
+        return None
+
+
+def _role(errors: dict, values, org: Organization, default: Role | None = None) -> Role | None:
+    raw = values.get("role") or (default.value if default is not None else "")
+    choices = role_choices(org.kind)
+    try:
+        role = Role(raw)
+    except ValueError:
+        role = None
+    if role is None:
+        errors["role"] = "请选择角色"
+    elif role not in choices:
+        errors["role"] = f"{org.kind.label}不能设置「{role.label}」角色"
+        return None
+    return role
+
+
+# -- operations -------------------------------------------------------------------------------------
+def create_user(session: Session, manager, org: Organization | None, values, *, password_typed: bool = False,
+                role: Role | None = None, ip: str | None = None) -> tuple[User, str | None]:
+    """新增用户 in ``org``. Returns (user, the one-time password or None when it was typed).
+
+    ``role`` fixes the role (an enterprise's 二级用户 are 经办人); else the form's ``role``."""
+    from workflows.auth import hash_password, temporary_password
+
+    if org is None or not manages_users_of(manager, org):
+        raise WorkflowError("无权在该机构新增用户")
+    errors: dict[str, str] = {}
+    name = _text(errors, values, "name", "姓名", 50)
+    username = check_username(session, errors, values)
+    phone = _phone(errors, values)
+    role = role or _role(errors, values, org)
+    password = None
+    if password_typed:
+        password = values.get("password") or ""
+        if password != (values.get("password2") or ""):
+            errors["password2"] = "两次输入的密码不一致"
+        try:
+            check_password_policy(password)
+        except ValueError as exc:
+            errors["password"] = str(exc)
+    if errors:
+        raise FormErrors(errors)
+    one_time = None if password_typed else temporary_password()
+    user = User(username=username, password_hash=hash_password(password or one_time), name=name, phone=phone,
+                organization=org, role=role, must_change_password=not password_typed)
+    user.set_permissions(role_preset(org.kind, role))
+    with insert_or_refuse(session, FormErrors({"username": "该登录用户名已被使用，请换一个"})):
+        session.add(user)
+        session.flush()
+    log(session, manager, Kind.EDIT, f"新增用户 {username}（{name}，{org.name}，{role.label}）", obj=user, ip=ip,
+        detail={"name": {"before": None, "after": name}, "role": {"before": None, "after": role.label},
+                "permissions": {"before": None, "after": _labels(user.permissions)}})
+    return user, one_time
+
+
+def update_user(session: Session, manager, target: User, values, *, with_role: bool = True,
+                ip: str | None = None) -> list[str]:
+    """修改: 姓名, 手机号 and (``with_role``) 角色 — a new role starts from its preset permissions."""
+    _check_target(manager, target, self_message="请在「个人资料」「更换绑定手机」中修改自己的信息")
+    if not target.is_enabled and with_role:
+        raise WorkflowError("该用户已停用，请先启用")
+    errors: dict[str, str] = {}
+    name = _text(errors, values, "name", "姓名", 50)
+    phone = _phone(errors, values)
+    role = _role(errors, values, target.organization, default=target.role) if with_role else target.role
+    if with_role and target.id == manager.id and role != target.role:
+        errors["role"] = "不能修改自己的角色"
+    if errors:
+        raise FormErrors(errors)
+    changed = {}
+    for key, label, value in (("name", "姓名", name), ("phone", "手机号", phone), ("role", "角色", role)):
+        before = getattr(target, key)
+        if before != value:
+            changed[label] = {"before": getattr(before, "label", before), "after": getattr(value, "label", value)}
+            setattr(target, key, value)
+    if "角色" in changed:
+        before = target.permissions
+        target.set_permissions(role_preset(target.organization.kind, role))
+        changed["权限"] = {"before": _labels(before), "after": _labels(target.permissions)}
+    if changed:
+        log(session, manager, Kind.EDIT, f"修改用户 {target.username}：" + "、".join(changed), obj=target, ip=ip,
+            detail=changed)
+    session.flush()
+    return list(changed)
+
+
+def set_enabled(session: Session, manager, target: User, enabled: bool, *, ip: str | None = None) -> None:
+    """停用 / 启用. A disabled user cannot sign in; open sessions end at the next request."""
+    _check_target(manager, target, self_message="不能停用自己的账号")
+    if target.is_enabled == enabled:
+        raise WorkflowError("该用户已启用" if enabled else "该用户已停用")
+    target.is_enabled = enabled
+    log(session, manager, Kind.EDIT, f"{'启用' if enabled else '停用'}用户 {target.username}（{target.name}）",
+        obj=target, ip=ip, detail={"状态": {"before": "停用" if enabled else "启用",
+                                            "after": "启用" if enabled else "停用"}})
+    session.flush()
+
+
+def reset_password(session: Session, manager, target: User) -> str:
+    """重置密码: a one-time password, shown once; changed at the next sign-in."""
+    from workflows.auth import set_temporary_password
+
+    _check_target(manager, target, self_message="不能重置自己的密码，请使用「修改密码」")
+    if not target.is_enabled:
+        raise WorkflowError("该用户已停用，请先启用")
+    return set_temporary_password(session, manager, target)
+
+
+def unbind_phone(session: Session, manager, target: User, *, ip: str | None = None) -> None:
+    """取消绑定手机号: for a lost phone. The user cannot sign in (no SMS code) until a new number is
+    bound by 修改 — a password alone never opens an account."""
+    from workflows.auth import mask_phone
+
+    _check_target(manager, target, self_message="不能取消绑定自己的手机号，请使用「更换绑定手机」")
+    if not target.phone:
+        raise WorkflowError("该用户未绑定手机号")
+    before = target.phone
+    target.phone = None
+    log(session, manager, Kind.EDIT, f"取消绑定用户 {target.username} 的手机号 {mask_phone(before)}", obj=target,
+        ip=ip, detail={"手机号": {"before": mask_phone(before), "after": None}})
+    session.flush()
+
+
+def set_permissions(session: Session, manager, target: User, codes, *, ip: str | None = None) -> dict:
+    """用户权限管理: grant and withdraw single permissions, never beyond the organization's kind.
+    Returns {"granted": [...], "withdrawn": [...]} (labels)."""
+    _check_target(manager, target, self_message="不能修改自己的权限")
+    if not target.is_enabled:
+        raise WorkflowError("该用户已停用，请先启用")
+    wanted, unknown = set(), []
+    for raw in codes:
+        try:
+            wanted.add(Permission(raw))
+        except ValueError:
+            unknown.append(str(raw)[:30])
+    if unknown:
+        raise WorkflowError("权限不存在：" + "、".join(unknown))
+    org = target.organization
+    beyond = wanted - KIND_PERMISSIONS.get(org.kind, frozenset())
+    if beyond:
+        raise WorkflowError(f"以下权限不是{org.kind.label}可以拥有的：" + "、".join(_labels(beyond)))
+    before = target.permissions
+    granted, withdrawn = wanted - before, before - wanted
+    target.set_permissions(wanted)
+    result = {"granted": _labels(granted), "withdrawn": _labels(withdrawn)}
+    if granted or withdrawn:
+        summary = f"设置用户 {target.username} 的权限"
+        if granted:
+            summary += "，授予 " + "、".join(result["granted"])
+        if withdrawn:
+            summary += "，撤销 " + "、".join(result["withdrawn"])
+        log(session, manager, Kind.EDIT, summary, obj=target, ip=ip,
+            detail={"权限": {"before": _labels(before), "after": _labels(target.permissions)}})
+    session.flush()
+    return result
+
+
+def _labels(codes) -> list[str]:
+    return [PERMISSION_LABELS[p] for p in Permission if p in set(codes)]
