@@ -88,6 +88,8 @@ class OrganizationView(WorkflowModelView):
     can_create = True
     can_edit = True
     can_delete = True
+    # Flask-Admin's bulk 删除 would bypass delete_organization's check of what the row holds
+    action_disallowed_list = ["delete"]
     column_list = ("name", "kind", "parent", "region_code", "status", "created_at", "operations")
     column_details_list = ("name", "code", "kind", "parent", "region_code", "status", "contact", "phone",
                            "address", "postcode", "created_at")
@@ -305,6 +307,8 @@ class OwnScopeView(AccessMixin, BaseView):
     @expose("/", methods=("GET", "POST"))
     def index(self):
         org = current_user.organization
+        if request.values.get("id", str(org.id)) != str(org.id):
+            abort(404)  # always the user's own organization: any other id is a forged one
         return scope_page(self, org, back=url_for("admin.index"))
 
 

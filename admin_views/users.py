@@ -171,7 +171,8 @@ class UserView(_UsersBase):
                 user, password = made[0]
                 return self._one_time(user, password, "用户已新增")
         else:
-            errors, values = {}, {"organization_id": request.args.get("org") or str(current_user.organization_id)}
+            errors, values = {}, {"organization_id": request.args.get("org") or str(current_user.organization_id),
+                                  "role": Role.operator.value}
         return self.render("users/form.html", target=None, orgs=orgs, errors=errors, values=values,
                            roles=[Role.admin, Role.reviewer, Role.operator])
 

@@ -21,7 +21,7 @@ from models import Candidate, Certificate, Organization, OrgKind, Person
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.validators import check_phone, parse_id_number
+from workflows.validators import check_phone, check_postcode, parse_id_number
 
 REASON_MAX = 500
 
@@ -67,13 +67,6 @@ def _count(raw: str):
     return int(text)
 
 
-def _postcode(raw: str):
-    text = (raw or "").strip()
-    if text and not (len(text) == 6 and text.isdigit()):
-        raise ValueError("邮政编码应为6位数字")
-    return text or None
-
-
 def _id_number(raw: str):
     return parse_id_number(raw).number
 
@@ -96,7 +89,7 @@ FIXABLE: dict[str, tuple[type, str, dict[str, Field]]] = {
         "contact": Field("联系人", _text(50, "联系人"), required=False),
         "phone": Field("联系电话", _text(30, "联系电话"), required=False),
         "address": Field("地址", _text(255, "地址"), required=False),
-        "postcode": Field("邮政编码", _postcode, required=False),
+        "postcode": Field("邮政编码", check_postcode, required=False),
         "qualification_no": Field("资质证书编号", _text(50, "资质证书编号"), required=False),
     }),
     "candidate": (Candidate, "考生", {

@@ -45,7 +45,13 @@ from workflows import FormErrors, WorkflowError, insert_or_refuse
 from workflows.attachments import check_images
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
-from workflows.validators import check_credit_code, check_password_policy, check_phone, parse_id_number
+from workflows.validators import (
+    check_credit_code,
+    check_password_policy,
+    check_phone,
+    check_postcode,
+    parse_id_number,
+)
 
 P = Permission
 S = EnterpriseChangeStatus
@@ -101,12 +107,6 @@ def _authority_for_region(session: Session, region_code: str | None) -> Organiza
     return session.scalars(select(Organization).where(
         Organization.kind == OrgKind.authority, Organization.region_code == region_code,
         Organization.status == OrgStatus.active)).first()
-
-
-def _check_postcode(value: str | None) -> str | None:
-    if value and not (len(value) == 6 and value.isdigit()):
-        raise ValueError("邮政编码应为6位数字")
-    return value
 
 
 def _check_username(session: Session, chk: _Checker, values: dict, *, besides: User | None = None) -> str:
@@ -215,7 +215,7 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
     if authority is None:
         chk.errors["region_code"] = "请选择所属地市"
     address = chk.required(values, "address", "通讯地址", 255)
-    postcode = chk.run("postcode", _check_postcode, (values.get("postcode") or "").strip() or None)
+    postcode = chk.run("postcode", check_postcode, (values.get("postcode") or "").strip() or None)
     contact = chk.required(values, "contact", "联系人", 50)
     contact_phone = chk.required(values, "contact_phone", "联系电话", 30)
     qualification_no = chk.optional(values, "qualification_no", "资质证书编号", 50)
@@ -410,7 +410,7 @@ def update_enterprise(session: Session, user, org: Organization, values: dict, *
     chk = _Checker()
     new = {
         "address": chk.required(values, "address", "通讯地址", 255),
-        "postcode": chk.run("postcode", _check_postcode, (values.get("postcode") or "").strip() or None),
+        "postcode": chk.run("postcode", check_postcode, (values.get("postcode") or "").strip() or None),
         "contact": chk.required(values, "contact", "联系人", 50),
         "phone": chk.required(values, "phone", "联系电话", 30),
         "qualification_no": chk.optional(values, "qualification_no", "资质证书编号", 50),

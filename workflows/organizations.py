@@ -20,12 +20,13 @@ from functools import cache
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Organization, ScopeItem, db
+from models import Organization, db
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
 from workflows import FormErrors, WorkflowError, insert_or_refuse
 from workflows.audit import Kind, log
 from workflows.engine import Transition, Workflow, actor
+from workflows.validators import check_postcode
 
 P = Permission
 # What each kind of organization manages (creates, edits, 下线/上线, deletes).
@@ -125,8 +126,10 @@ def _read_fields(values) -> dict:
         elif len(value) > max_len:
             errors[key] = f"{label}不能超过{max_len}个字符"
         out[key] = value or None
-    if out["postcode"] and not (len(out["postcode"]) == 6 and out["postcode"].isdigit()):
-        errors["postcode"] = "邮政编码应为6位数字"
+    try:  # the format's message rather than the length's
+        out["postcode"] = check_postcode(out["postcode"])
+    except ValueError as exc:
+        errors["postcode"] = str(exc)
     return {"errors": errors, "values": out}
 
 
@@ -237,8 +240,7 @@ def delete_organization(session: Session, user, org: Organization, *, ip: str | 
         raise WorkflowError(f"{org.name}下仍有{what}，不能删除；如需停用请下线")
     snapshot = {key: {"before": getattr(org, key), "after": None} for key in ("code", "name", "region_code")}
     log(session, user, Kind.EDIT, f"删除{org.kind.label} {org.name}（{org.code}）", obj=org, ip=ip, detail=snapshot)
-    session.execute(ScopeItem.__table__.delete().where(ScopeItem.organization_id == org.id))
-    session.delete(org)
+    session.delete(org)  # its ScopeItems go with it (cascade)
     session.flush()
 
 

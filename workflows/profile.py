@@ -20,7 +20,7 @@ from workflows import WorkflowError
 from workflows.audit import Kind, log
 from workflows.auth import Purpose, issue_code, mask_phone, verify_code
 from workflows.enterprise import FormErrors
-from workflows.validators import check_phone
+from workflows.validators import check_phone, check_postcode
 
 NAME_MAX = 50
 # 机构资料 an organization administrator edits here: field → (label, max length, required)
@@ -118,8 +118,10 @@ def update_org_profile(session: Session, user: User, org: Organization, values, 
         elif len(value) > max_len:
             errors[key] = f"{label}不能超过{max_len}个字符"
         new[key] = value or None
-    if new["postcode"] and not (len(new["postcode"]) == 6 and new["postcode"].isdigit()):
-        errors["postcode"] = "邮政编码应为6位数字"
+    try:  # the format's message rather than the length's
+        new["postcode"] = check_postcode(new["postcode"])
+    except ValueError as exc:
+        errors["postcode"] = str(exc)
     if errors:
         raise FormErrors(errors)
     changed = {key: (getattr(org, key), value) for key, value in new.items() if (getattr(org, key) or None) != value}

@@ -157,6 +157,16 @@ def make_credit_code(body17: str) -> str:
 # --- phone and password (SPEC §9) ---------------------------------------------------------
 
 
+def check_postcode(raw: object) -> str | None:
+    """邮政编码: six ASCII digits (full-width ones folded), or None when left empty."""
+    text = _strip_spaces(_half_width(raw))
+    if not text:
+        return None
+    if not (len(text) == 6 and text.isascii() and text.isdigit()):
+        raise ValueError("邮政编码应为6位数字")
+    return text
+
+
 def check_phone(raw: object) -> str:
     """A mainland mobile number: SMS codes (SPEC §9) can only reach one of these.
 

@@ -7,8 +7,9 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from models import Certificate, Occupation, Person
+from models import Certificate, Occupation, Organization, Person
 from models.certificate import CertificateStatus
+from models.org import OrgKind
 from tests.factories import next_identity, org, user
 from workflows.statistics import issued_per_city, issued_per_institution, issued_per_month, month_buckets
 
@@ -85,7 +86,8 @@ def test_issued_per_city_lists_every_city_and_the_direct_row(rolled_session):
     assert counts["青岛市住房和城乡建设局"] == 1
     assert counts["淄博市住房和城乡建设局"] == 0  # every city, zero ones included
     assert rows[-1].name == "省直所" and rows[-1].key == "direct" and rows[-1].count == 2
-    assert len(rows) == 16 + 1  # Shandong's 16 cities, then 省直所
+    authorities = s.scalar(select(func.count()).select_from(Organization).where(Organization.kind == OrgKind.authority))
+    assert authorities == 15 and len(rows) == authorities + 1  # every city with an authority (菏泽 has none yet), 省直所
     assert rows[0].label == "济南市"
 
 

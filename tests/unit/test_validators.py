@@ -13,6 +13,7 @@ from workflows.validators import (
     check_credit_code,
     check_password_policy,
     check_phone,
+    check_postcode,
     make_credit_code,
     make_id_number,
     mask_id_number,
@@ -203,3 +204,15 @@ def test_bad_passwords(password):
 def test_password_has_an_upper_bound():
     with pytest.raises(ValueError, match="128"):
         check_password_policy("a1" * 65)
+
+
+@pytest.mark.parametrize("raw, expected", [("250000", "250000"), ("２５００００", "250000"), (" 250000 ", "250000"),
+                                           ("", None), (None, None)])
+def test_a_postcode_is_six_ascii_digits_full_width_folded(raw, expected):
+    assert check_postcode(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["25000", "2500001", "25000a", "٢٥٠٠٠٠"])
+def test_other_digits_or_lengths_are_not_a_postcode(raw):
+    with pytest.raises(ValueError, match="邮政编码应为6位数字"):
+        check_postcode(raw)
