@@ -13,7 +13,6 @@ mandatory reason, generated from ``ACCOUNT``); the province sees every city's li
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from flask import (
     Blueprint,
@@ -59,6 +58,7 @@ from workflows.enterprise import (
     register_enterprise,
     register_individual,
 )
+from workflows.organizations import city_names
 from workflows.search import TermKind, prefix_pattern
 from workflows.sms import get_sender
 from workflows.validators import check_phone
@@ -88,21 +88,10 @@ def init_app(app: Flask) -> None:
 # --- cities -------------------------------------------------------------------------------
 
 
-@cache
-def _city_names() -> dict[str, str]:
-    """Region code → 济南市 … from the cities file the demo is built from (authority names else)."""
-    try:
-        from seed.reference import load_cities
-
-        return {row["region_code"]: row["name"] for row in load_cities()}
-    except (OSError, KeyError):
-        return {}
-
-
 def city_name(authority: Organization | None) -> str:
     if authority is None:
         return "-"
-    return _city_names().get(authority.region_code) or authority.name
+    return city_names().get(authority.region_code) or authority.name
 
 
 def _cities() -> list[tuple[str, str]]:

@@ -152,6 +152,20 @@ class SecureModelView(AccessMixin, ModelView):
             return redirect(get_redirect_target() or self.get_url(".index_view"))
         return super().action_view()
 
+    def organization_arg(self, name: str, *where):
+        """The organization whose id the query string's ``name`` holds, when this user may see it and
+        it meets ``where`` (a list narrowed to one organization); None otherwise, and the list is whole."""
+        from sqlalchemy import select
+
+        from models import Organization
+
+        try:
+            ident = int(request.args.get(name, ""))
+        except ValueError:
+            return None
+        stmt = select(Organization).where(Organization.id == ident, *where)
+        return db.session.scalars(stmt.where(clause(current_user, Organization))).first()
+
     def load_rows(self, ids) -> dict:
         """Rows of a bulk action's ``rowid`` values, through visibility (forged ids drop out)."""
         return load_visible(db.session, current_user, self.model, ids)

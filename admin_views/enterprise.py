@@ -9,7 +9,6 @@ through ``workflows.visibility``: a foreign or forged id is a 404.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from types import SimpleNamespace
 
 from flask import abort, flash, make_response, redirect, request
@@ -61,6 +60,7 @@ from workflows.enterprise import (
     update_enterprise,
     update_user,
 )
+from workflows.organizations import city_names
 from workflows.search import TermKind, prefix_pattern
 from workflows.visibility import NotFoundError, get_visible, visible
 
@@ -72,21 +72,11 @@ REJECTIONS = ("authority_reject", "in_reject", "province_reject")
 REJECT = SimpleNamespace(name="reject", label="审核不通过", reason_label="审核不通过原因")
 
 
-@lru_cache(maxsize=1)
-def _city_names() -> dict[str, str]:
-    try:
-        from seed.reference import load_cities
-
-        return {row["region_code"]: row["name"] for row in load_cities()}
-    except (OSError, KeyError):
-        return {}
-
-
 def city_label(region_code: str | None, authority: Organization | None = None) -> str:
     """所属地市 as people say it (济南市); the authority's name when the city list is missing."""
     if not region_code:
         return "-"
-    return _city_names().get(region_code) or (authority.name if authority is not None else region_code)
+    return city_names().get(region_code) or (authority.name if authority is not None else region_code)
 
 
 def _changes_of(org: Organization) -> list[EnterpriseChange]:
@@ -394,7 +384,7 @@ class StaffView(AccessMixin, BaseView):
         """重置密码: the one-time password is on this response only (never stored in clear)."""
         target = self._target()
         try:
-            password = reset_user_password(db.session, current_user, target)
+            password = reset_user_password(db.session, current_user, target, ip=client_ip())
             db.session.commit()
         except WorkflowError as exc:
             db.session.rollback()

@@ -138,16 +138,9 @@ class OrganizationView(WorkflowModelView):
 
     def _parent_filter(self) -> Organization | None:
         """单位管理?parent=<authority>: one authority's institutions (the province's 下级机构 link)."""
-        raw = request.args.get("parent")
-        if not raw or self.managed_kind != OrgKind.institution:
+        if self.managed_kind != OrgKind.institution:
             return None
-        try:
-            ident = int(raw)
-        except ValueError:
-            return None
-        parent = db.session.scalars(select(Organization).where(Organization.id == ident,
-                                                                Organization.kind == OrgKind.authority)).first()
-        return parent if parent is not None and any(p.id == parent.id for p in self._parents()) else None
+        return self.organization_arg("parent", Organization.kind == OrgKind.authority)
 
     def _parents(self) -> list[Organization]:
         return parent_choices(db.session, current_user, self.managed_kind)
@@ -223,7 +216,10 @@ class OrganizationView(WorkflowModelView):
         return buttons
 
     def organization_page(self, org) -> dict:
-        return {"logs": transition_logs(ORGANIZATION.object_type, org.id)}
+        """上线/下线记录. A log older than the organization is about a deleted one whose id SQLite
+        gave out again (PostgreSQL never reuses ids); it is not this organization's."""
+        logs = transition_logs(ORGANIZATION.object_type, org.id)
+        return {"logs": [row for row in logs if row.created_at >= org.created_at]}
 
     # -- 职业(工种)范围 of a managed organization -------------------------------------------------------
     @expose("/scope/", methods=("GET", "POST"))

@@ -39,6 +39,7 @@ from workflows.users import (
     update_user,
     users_clause,
 )
+from workflows.visibility import visible
 
 CATEGORY = "系统管理"
 # An enterprise's users are managed in 人员管理 (002 §3.1.5); everyone else's here.
@@ -106,12 +107,7 @@ class _UsersBase(SecureModelView):
 
     def org_filter(self) -> Organization | None:
         """?org=<id>: one organization's users, when this user manages them (else ignored)."""
-        try:
-            ident = int(request.args.get("org", ""))
-        except ValueError:
-            return None
-        stmt = select(Organization).where(Organization.id == ident, reach_clause(current_user))
-        return db.session.scalars(stmt).first()
+        return self.organization_arg("org", reach_clause(current_user))
 
     def target(self) -> User:
         return self.get_one(request.values.get("id"))
@@ -149,7 +145,8 @@ class UserView(_UsersBase):
     def organizations(self) -> list[Organization]:
         """Where a new user may be created: the organizations this user manages users of."""
         stmt = select(Organization).where(reach_clause(current_user)).order_by(Organization.path, Organization.id)
-        return [o for o in db.session.scalars(stmt) if manages_users_of(current_user, o)]
+        return [o for o in db.session.scalars(visible(current_user, stmt, Organization))
+                if manages_users_of(current_user, o)]
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
@@ -214,7 +211,7 @@ class UserView(_UsersBase):
         """重置密码: a one-time password, shown once; the user must change it at the next sign-in."""
         target = self.target()
         try:
-            password = reset_password(db.session, current_user, target)
+            password = reset_password(db.session, current_user, target, ip=client_ip())
             db.session.commit()
         except WorkflowError as exc:
             db.session.rollback()

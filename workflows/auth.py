@@ -362,7 +362,7 @@ def temporary_password() -> str:
             return pw
 
 
-def set_temporary_password(session: Session, admin_user: User, target_user: User) -> str:
+def set_temporary_password(session: Session, admin_user: User, target_user: User, *, ip: str | None = None) -> str:
     """重置密码 (SPEC §7): a one-time password, shown once; the user must change it at next login.
 
     Whether ``admin_user`` may reset ``target_user`` is the caller's permission check
@@ -373,6 +373,6 @@ def set_temporary_password(session: Session, admin_user: User, target_user: User
     target_user.must_change_password = True
     target_user.failed_logins = 0
     target_user.locked_until = None
-    log(session, admin_user, Kind.PASSWORD, f"重置用户 {target_user.username} 的密码", obj=target_user)
+    log(session, admin_user, Kind.PASSWORD, f"重置用户 {target_user.username} 的密码", obj=target_user, ip=ip)
     session.flush()
     return pw

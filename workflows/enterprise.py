@@ -643,12 +643,12 @@ def update_user(session: Session, admin, target: User, values: dict, *, ip: str 
     users.update_user(session, admin, target, values, with_role=False, ip=ip)
 
 
-def reset_user_password(session: Session, admin, target: User) -> str:
+def reset_user_password(session: Session, admin, target: User, *, ip: str | None = None) -> str:
     """修改并重置密码: a one-time password, shown once; changed at the next sign-in."""
     from workflows import users
 
     _check_target(admin, target)
-    return users.reset_password(session, admin, target)
+    return users.reset_password(session, admin, target, ip=ip)
 
 
 def remove_user(session: Session, admin, target: User, *, ip: str | None = None) -> None:

@@ -117,20 +117,36 @@ def free_cities(session: Session) -> list[tuple[str, str]]:
 
 
 # -- the form ----------------------------------------------------------------------------------------
-def _read_fields(values) -> dict:
+def read_fields(values, fields=FIELDS) -> tuple[dict, dict]:
+    """What was typed into an organization's form: (values, errors by field). Blank is None."""
     errors, out = {}, {}
-    for key, (label, max_len, required) in FIELDS.items():
+    for key, (label, max_len, required) in fields.items():
         value = (values.get(key) or "").strip()
         if required and not value:
             errors[key] = f"请填写{label}"
         elif len(value) > max_len:
             errors[key] = f"{label}不能超过{max_len}个字符"
         out[key] = value or None
-    try:  # the format's message rather than the length's
-        out["postcode"] = check_postcode(out["postcode"])
-    except ValueError as exc:
-        errors["postcode"] = str(exc)
-    return {"errors": errors, "values": out}
+    if "postcode" in fields:
+        try:  # the format's message rather than the length's
+            out["postcode"] = check_postcode(out["postcode"])
+        except ValueError as exc:
+            errors["postcode"] = str(exc)
+    return out, errors
+
+
+def apply_fields(session: Session, user, org: Organization, new: dict, fields, what: str, *,
+                 ip: str | None = None) -> list[str]:
+    """Set what changed, log it with before/after (「{what}：联系人、联系电话」); the labels changed."""
+    changed = {key: (getattr(org, key), value) for key, value in new.items() if (getattr(org, key) or None) != value}
+    for key, (_before, after) in changed.items():
+        setattr(org, key, after)
+    labels = [fields[key][0] for key in changed]
+    if changed:
+        log(session, user, Kind.EDIT, f"{what}：" + "、".join(labels), obj=org, ip=ip,
+            detail={key: {"before": before, "after": after} for key, (before, after) in changed.items()})
+        session.flush()
+    return labels
 
 
 def _name_taken(session: Session, kind: OrgKind, name: str, besides: Organization | None = None) -> bool:
@@ -158,8 +174,7 @@ def create_organization(session: Session, user, kind: OrgKind, values, *, ip: st
     until the parent assigns one (``workflows.scope.set_scope``)."""
     if kind not in MANAGED_KINDS.get(user.kind, ()) or not user.has(P.org_manage):
         raise WorkflowError(f"无权新建{kind.label}")
-    form = _read_fields(values)
-    errors, fields = form["errors"], form["values"]
+    fields, errors = read_fields(values)
     parents = {str(p.id): p for p in parent_choices(session, user, kind)}
     parent = next(iter(parents.values()), None) if len(parents) == 1 else parents.get(str(values.get("parent_id")))
     if parent is None:
@@ -195,21 +210,12 @@ def update_organization(session: Session, user, org: Organization, values, *, ip
     """修改: name, contact, phone, address, postcode. Returns the labels of what changed."""
     if not manages(user, org):
         raise WorkflowError("无权修改该机构")
-    form = _read_fields(values)
-    errors, fields = form["errors"], form["values"]
+    fields, errors = read_fields(values)
     if fields["name"] and "name" not in errors and _name_taken(session, org.kind, fields["name"], besides=org):
         errors["name"] = f"已存在同名的{org.kind.label}"
     if errors:
         raise FormErrors(errors)
-    changed = {key: (getattr(org, key), value) for key, value in fields.items() if (getattr(org, key) or None) != value}
-    for key, (_before, after) in changed.items():
-        setattr(org, key, after)
-    if changed:
-        labels = [FIELDS[key][0] for key in changed]
-        log(session, user, Kind.EDIT, f"修改{org.kind.label} {org.name}：" + "、".join(labels), obj=org, ip=ip,
-            detail={key: {"before": before, "after": after} for key, (before, after) in changed.items()})
-        session.flush()
-    return [FIELDS[key][0] for key in changed]
+    return apply_fields(session, user, org, fields, FIELDS, f"修改{org.kind.label} {org.name}", ip=ip)
 
 
 def dependents(session: Session, org: Organization) -> list[tuple[str, int]]:

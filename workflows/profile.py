@@ -20,7 +20,8 @@ from workflows import WorkflowError
 from workflows.audit import Kind, log
 from workflows.auth import Purpose, issue_code, mask_phone, verify_code
 from workflows.enterprise import FormErrors
-from workflows.validators import check_phone, check_postcode
+from workflows.organizations import apply_fields, read_fields
+from workflows.validators import check_phone
 
 NAME_MAX = 50
 # 机构资料 an organization administrator edits here: field → (label, max length, required)
@@ -110,27 +111,7 @@ def update_org_profile(session: Session, user: User, org: Organization, values, 
         if org is not None and org.kind == OrgKind.enterprise:
             raise WorkflowError("企业请在「企业信息」中修改企业资料")
         raise WorkflowError("只有本机构的管理员可以修改机构资料")
-    errors, new = {}, {}
-    for key, (label, max_len, required) in ORG_FIELDS.items():
-        value = (values.get(key) or "").strip()
-        if required and not value:
-            errors[key] = f"请填写{label}"
-        elif len(value) > max_len:
-            errors[key] = f"{label}不能超过{max_len}个字符"
-        new[key] = value or None
-    try:  # the format's message rather than the length's
-        new["postcode"] = check_postcode(new["postcode"])
-    except ValueError as exc:
-        errors["postcode"] = str(exc)
+    new, errors = read_fields(values, ORG_FIELDS)
     if errors:
         raise FormErrors(errors)
-    changed = {key: (getattr(org, key), value) for key, value in new.items() if (getattr(org, key) or None) != value}
-    if not changed:
-        return []
-    for key, (_before, after) in changed.items():
-        setattr(org, key, after)
-    labels = [ORG_FIELDS[key][0] for key in changed]
-    log(session, user, Kind.EDIT, "修改机构资料：" + "、".join(labels), obj=org, ip=ip,
-        detail={key: {"before": before, "after": after} for key, (before, after) in changed.items()})
-    session.flush()
-    return labels
+    return apply_fields(session, user, org, new, ORG_FIELDS, "修改机构资料", ip=ip)

@@ -228,14 +228,14 @@ def set_enabled(session: Session, manager, target: User, enabled: bool, *, ip: s
     session.flush()
 
 
-def reset_password(session: Session, manager, target: User) -> str:
+def reset_password(session: Session, manager, target: User, *, ip: str | None = None) -> str:
     """重置密码: a one-time password, shown once; changed at the next sign-in."""
     from workflows.auth import set_temporary_password
 
     _check_target(manager, target, self_message="不能重置自己的密码，请使用「修改密码」")
     if not target.is_enabled:
         raise WorkflowError("该用户已停用，请先启用")
-    return set_temporary_password(session, manager, target)
+    return set_temporary_password(session, manager, target, ip=ip)
 
 
 def unbind_phone(session: Session, manager, target: User, *, ip: str | None = None) -> None:

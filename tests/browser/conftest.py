@@ -179,8 +179,9 @@ def browser_page(_browser, request):
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def sign_in(page, base: str, username: str, password: str = DEMO_PASSWORD) -> None:
-    """003 §二: username and password, then the SMS code (the demo shows it on the page)."""
+def sign_in(page, base: str, username: str, password: str = DEMO_PASSWORD, landing=None) -> None:
+    """003 §二: username and password, then the SMS code (the demo shows it on the page); lands on
+    首页, or on ``landing`` (a URL or pattern: 修改密码 after a reset)."""
     from playwright.sync_api import expect
 
     page.goto(f"{base}/login")
@@ -191,7 +192,7 @@ def sign_in(page, base: str, username: str, password: str = DEMO_PASSWORD) -> No
     expect(hint).to_have_text(re.compile(r"^\d{6}$"))
     page.fill("#code", hint.inner_text().strip())
     page.locator("#verify-button").click()
-    expect(page).to_have_url(f"{base}/admin/")
+    expect(page).to_have_url(landing or f"{base}/admin/")
 
 
 def snapshot(page, name: str) -> None:

@@ -111,15 +111,7 @@ def test_province_creates_an_authority_whose_admin_creates_an_institution(live_s
     sign_out(page)
 
     # --- the administrator signs in and must change the temporary password first ---------------
-    page.goto(f"{base}/login")
-    page.fill("#username", ADMIN)
-    page.fill("#password", one_time)
-    page.get_by_role("button", name="登录", exact=True).click()
-    hint = page.locator("#sms-code-hint strong")
-    expect(hint).to_have_text(re.compile(r"^\d{6}$"))
-    page.fill("#code", hint.inner_text().strip())
-    page.locator("#verify-button").click()
-    expect(page).to_have_url(re.compile(r"/password$"))
+    sign_in(page, base, ADMIN, one_time, landing=re.compile(r"/password$"))
     expect(page.locator("#must-change-notice")).to_be_visible()
     page.goto(f"{base}/admin/authority_manage/")  # nothing else opens before the change
     expect(page).to_have_url(re.compile(r"/password$"))

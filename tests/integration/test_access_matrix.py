@@ -65,7 +65,7 @@ from workflows.validators import make_id_number
 
 ACCOUNTS = ("province", "province_reviewer", "jinan", "jinan_reviewer", "qingdao", "inst_jinan", "inst_qingdao",
             "direct_inst", "enterprise", "enterprise2", "school", "person", "ministry")
-MAX_URLS = 150  # per account
+MAX_URLS = 260  # per account (the province has ~80 organization and user pages)
 MAX_ROW_LINKS_PER_PAGE = 5  # details / edit / file / candidate links taken from one page, per endpoint
 # Query parameters that only sort, page, search or say where to return: dropped from crawled URLs.
 NOISE_PARAMS = {"url", "sort", "desc", "page", "page_size", "search", "cpage", "inline", "next", "_"}
@@ -738,6 +738,11 @@ def test_crawl_reaches_what_the_demo_holds(world):
             "enterprise_change_review.details_view"} <= reach["province"], reach["province"]
     assert "registration_review.details_view" in reach["ministry"]
     assert "declaration.index_view" in reach["person"]
+    # issue 5: 主管部门管理 / 单位管理 with their 职业(工种)范围, 用户管理 and 用户权限管理
+    assert {"authority_manage.index_view", "authority_manage.details_view", "authority_manage.scope_view",
+            "institution_manage.details_view", "user_manage.details_view",
+            "permission_manage.permissions_view"} <= reach["province"], reach["province"]
+    assert {"institution_manage.details_view", "user_manage.index_view"} <= reach["jinan"], reach["jinan"]
     tabs = {p.url for p in world.crawls["inst_jinan"].reachable if p.endpoint == "batch.index_view"}
     assert len(tabs) >= 4, tabs
 
