@@ -18,12 +18,13 @@ from __future__ import annotations
 from functools import cache
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Organization, db
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
-from workflows import FormErrors, WorkflowError, insert_or_refuse
+from workflows import FormErrors, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Transition, Workflow, actor
 from workflows.validators import check_postcode
@@ -169,6 +170,26 @@ def _next_code(session: Session, kind: OrgKind, parent: Organization, region_cod
     return f"{stem}{n:0{width}d}"
 
 
+def _insert_with_code(session: Session, kind: OrgKind, parent: Organization, region_code: str,
+                      fields: dict) -> Organization:
+    """Insert with the next free code. Two creations at the same moment may pick the same code:
+    the unique constraint decides; the loser takes the next code (an institution, a 省直所) or,
+    for a city's authority — one per city —, is told the city has one now."""
+    taken = WorkflowError(f"{city_names().get(region_code, region_code)}已有主管部门，请刷新后查看")
+    for _attempt in range(3):
+        org = Organization(kind=kind, parent_id=parent.id, region_code=region_code, status=OrgStatus.active,
+                           code=_next_code(session, kind, parent, region_code), **fields)
+        try:
+            with session.begin_nested():
+                session.add(org)
+                session.flush()
+            return org
+        except IntegrityError:
+            if kind == OrgKind.authority:
+                raise taken from None
+    raise WorkflowError("机构编号已被占用，请稍后重试")
+
+
 def create_organization(session: Session, user, kind: OrgKind, values, *, ip: str | None = None) -> Organization:
     """新建主管部门 / 新建省直所 / 新建单位: the code is given by the system; the scope is empty
     until the parent assigns one (``workflows.scope.set_scope``)."""
@@ -194,11 +215,7 @@ def create_organization(session: Session, user, kind: OrgKind, values, *, ip: st
         errors["name"] = f"已存在同名的{kind.label}"
     if errors:
         raise FormErrors(errors)
-    org = Organization(kind=kind, parent_id=parent.id, region_code=region_code, status=OrgStatus.active,
-                       code=_next_code(session, kind, parent, region_code), **fields)
-    with insert_or_refuse(session, WorkflowError("机构编号或名称已被占用，请重试")):
-        session.add(org)
-        session.flush()
+    org = _insert_with_code(session, kind, parent, region_code, fields)
     org.refresh_path()
     log(session, user, Kind.EDIT, f"新建{kind.label} {org.name}（{org.code}）", obj=org, ip=ip,
         detail={key: {"before": None, "after": value} for key, value in fields.items() if value})

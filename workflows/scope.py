@@ -98,6 +98,16 @@ def parse_pairs(raw_values) -> set[Pair]:
     return pairs
 
 
+def _lock_lineage(session: Session, org: Organization) -> None:
+    """Lock ``org`` and its ancestors, top down (SELECT … FOR UPDATE on PostgreSQL; SQLite's
+    transactions are already serialised). A parent narrowing its scope and a child being given a
+    pair of it then happen one after the other: the second reads what the first committed, so a
+    child never keeps a pair its parent has just lost."""
+    ids = [int(i) for i in org.path.strip("/").split("/") if i] or [org.id]
+    session.execute(select(Organization.id).where(Organization.id.in_(ids)).order_by(Organization.path)
+                    .with_for_update())
+
+
 def set_scope(session: Session, user, org: Organization, pairs: set[Pair], *, ip: str | None = None) -> dict:
     """Set ``org``'s scope to ``pairs`` (SPEC §2).
 
@@ -108,6 +118,7 @@ def set_scope(session: Session, user, org: Organization, pairs: set[Pair], *, ip
     """
     if not may_set_scope(user, org):
         raise WorkflowError("无权配置该机构的职业(工种)范围")
+    _lock_lineage(session, org)
     every = {(o.id, lv.id if lv is not None else None) for o, lv in every_pair(session)}
     unknown = pairs - every
     if unknown:

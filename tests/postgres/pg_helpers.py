@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import threading
 import traceback
@@ -235,6 +236,25 @@ def race_worker(url: str, tmp: str, job: str, args: tuple, barrier, results) -> 
             db.engine.dispose()
 
 
+def run(app, tmp_path, jobs: list[tuple[str, tuple]]) -> list[tuple[str, str]]:
+    """Run the jobs in as many processes, released together; [(outcome, message)] — no errors."""
+    from models import db
+
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(jobs))
+    results = ctx.Queue()
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    processes = [ctx.Process(target=race_worker, args=(url, str(tmp_path), job, args, barrier, results), daemon=True)
+                 for job, args in jobs]
+    for p in processes:
+        p.start()
+    outcomes = collect(results, processes, len(jobs))
+    errors = [o for o in outcomes if o[0] == "error"]
+    assert not errors, "\n\n".join(o[1] for o in errors)
+    db.session.expire_all()
+    return outcomes
+
+
 def declare_job(session, username: str, specialty: str, enterprise_name: str):
     from workflows.registration import declare
 
@@ -258,3 +278,22 @@ def change_job(session, username: str, values: dict):
     org = actor.organization
     _ = org.parent, org.name
     return lambda: start_change(session, actor, org, values)
+
+
+def create_org_job(session, username: str, kind: str, values: dict):
+    from models.org import OrgKind
+    from workflows.organizations import create_organization
+
+    actor = user(session, username)
+    _ = actor.organization.path
+    return lambda: create_organization(session, actor, OrgKind(kind), values)
+
+
+def set_scope_job(session, username: str, org_code: str, pairs: list):
+    from models import Organization
+    from workflows.scope import set_scope
+
+    actor = user(session, username)
+    org = session.scalars(select(Organization).where(Organization.code == org_code)).one()
+    _ = actor.organization.path, org.path, org.parent
+    return lambda: set_scope(session, actor, org, {tuple(p) for p in pairs})

@@ -8,9 +8,7 @@ Chinese message, never a 500 and never a second row.
 
 from __future__ import annotations
 
-import multiprocessing
-
-from pg_helpers import collect, race_worker, user
+from pg_helpers import run, user
 from sqlalchemy import func, select
 
 from models import EnterpriseChange, Organization, Registration, db
@@ -18,22 +16,6 @@ from models.base import utcnow
 from seed.images import make_png
 from workflows.auth import Purpose, issue_code
 from workflows.validators import make_credit_code
-
-
-def run(app, tmp_path, jobs: list[tuple[str, tuple]]) -> list[tuple[str, str]]:
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(jobs))
-    results = ctx.Queue()
-    url = app.config["SQLALCHEMY_DATABASE_URI"]
-    processes = [ctx.Process(target=race_worker, args=(url, str(tmp_path), job, args, barrier, results), daemon=True)
-                 for job, args in jobs]
-    for p in processes:
-        p.start()
-    outcomes = collect(results, processes, len(jobs))
-    errors = [o for o in outcomes if o[0] == "error"]
-    assert not errors, "\n\n".join(o[1] for o in errors)
-    db.session.expire_all()
-    return outcomes
 
 
 def test_two_simultaneous_declarations_of_one_specialty_leave_one(pg_app, tmp_path):
