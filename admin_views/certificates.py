@@ -352,8 +352,16 @@ class BusinessPrintView(CertificateColumns, PrintMixin, WorkflowModelView):
     def scope_query(self, query):
         return query.where(business_print_clause())
 
+    def get_list(self, *args, **kwargs):
+        """The page's rows, and the approved applications behind all of them in one query."""
+        count, data = super().get_list(*args, **kwargs)
+        if isinstance(data, list):
+            found = business_of(db.session, [c.id for c in data])
+            g.business_print = {c.id: found.get(c.id) for c in data}
+        return count, data
+
     def business(self, certificate):
-        """The approved application behind a row (one query per row, memoised per request)."""
+        """The approved application behind a row (the list loads the page's at once)."""
         found = g.setdefault("business_print", {})
         if certificate.id not in found:
             found[certificate.id] = business_of(db.session, [certificate.id]).get(certificate.id)
@@ -403,9 +411,11 @@ class SegmentView(SecureModelView):
         return query.where(NumberSegment.position > 0)
 
     def names(self):
-        occupations = dict(db.session.execute(select(Occupation.code, Occupation.name)).all())
-        levels = dict(db.session.execute(select(Level.code, Level.name)).all())
-        return occupations, levels
+        """Occupation and level names by code, read once per request (not once per row)."""
+        if "segment_names" not in g:
+            g.segment_names = (dict(db.session.execute(select(Occupation.code, Occupation.name)).all()),
+                               dict(db.session.execute(select(Level.code, Level.name)).all()))
+        return g.segment_names
 
 
 def register(admin) -> None:
