@@ -71,6 +71,9 @@ class Defaults:
 
     PAGE_SIZE = 20
     EXPORT_MAX_ROWS = 200_000
+    # A list counts its rows up to this many, then says 「10,000+」: never a count of the whole table
+    LIST_COUNT_LIMIT = 10_000
+    LIST_MAX_PAGE = 5_000  # deeper than this: narrow the search (OFFSET never walks the whole table)
 
 
 ENV_OVERRIDES = {
@@ -87,6 +90,8 @@ ENV_OVERRIDES = {
     "LOGIN_LOCK_MINUTES": int,
     "PAGE_SIZE": int,
     "EXPORT_MAX_ROWS": int,
+    "LIST_COUNT_LIMIT": int,
+    "LIST_MAX_PAGE": int,
     "SESSION_COOKIE_SECURE": _bool,
     "PROXY_COUNT": int,
     "CHANGE_ONE_FIELD_PER_APPLICATION": _bool,

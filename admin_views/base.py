@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import partial
 from urllib.parse import quote
 
-from flask import Response, abort, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import Response, abort, current_app, flash, g, redirect, request, stream_with_context, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.helpers import get_redirect_target
@@ -58,6 +58,40 @@ def may_open(endpoint: str) -> bool:
     admin = current_app.extensions["admin"][0]
     view = next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
     return view is not None and view.is_accessible()
+
+
+class AtLeast(int):
+    """A count that stopped at its bound: behaves as the bound in arithmetic (pages), reads 「10,000+」."""
+
+    def __str__(self) -> str:
+        return f"{int(self):,}+"
+
+
+class BoundedCount:
+    """Flask-Admin's count query, filtered and searched as usual, but ``scalar()`` counts at most
+    ``limit`` + 1 rows (``SELECT count(*) FROM (SELECT 1 … LIMIT n+1)``): the database stops
+    reading once it has seen more than the bound."""
+
+    def __init__(self, query, limit: int):
+        self.query, self.limit = query, limit
+
+    def __getattr__(self, name):
+        attr = getattr(self.query, name)
+        if not callable(attr):
+            return attr
+
+        def wrapped(*args, **kwargs):
+            result = attr(*args, **kwargs)
+            return BoundedCount(result, self.limit) if result.__class__ is self.query.__class__ else result
+
+        return wrapped
+
+    def scalar(self):
+        from sqlalchemy import func, literal_column, select
+
+        rows = self.query.with_entities(literal_column("1")).order_by(None).limit(self.limit + 1).subquery()
+        n = db.session.scalar(select(func.count()).select_from(rows))
+        return AtLeast(self.limit) if n > self.limit else n
 
 
 class AccessMixin:
@@ -129,8 +163,22 @@ class SecureModelView(AccessMixin, ModelView):
     def get_query(self):
         return self._narrow(self.visible_query())
 
+    def get_list(self, page, sort_column, sort_desc, search, filters, execute=True, page_size=None):
+        """A page number below 0 is the first page; one beyond LIST_MAX_PAGE the last allowed, with a
+        message: a forged page=1000000000 never makes the database skip a billion rows."""
+        deepest = current_app.config["LIST_MAX_PAGE"] - 1
+        if page is not None and page < 0:
+            page = 0
+        elif page is not None and page > deepest:
+            flash(f"页码超出范围（最多 {deepest + 1} 页），请缩小查询范围", "error")
+            page = deepest
+        return super().get_list(page, sort_column, sort_desc, search, filters, execute=execute, page_size=page_size)
+
     def get_count_query(self):
-        return self._narrow(self._visible(super().get_count_query()))
+        """Counted up to a bound (LIST_COUNT_LIMIT, or EXPORT_MAX_ROWS for an export): a large
+        table is never counted in full on every page (issue 7)."""
+        limit = g.get("count_limit") or current_app.config["LIST_COUNT_LIMIT"]
+        return BoundedCount(self._narrow(self._visible(super().get_count_query())), limit)
 
     def get_one(self, id):
         """Details, edit, delete: a row outside visibility is a 404, like one that never existed."""
@@ -208,10 +256,11 @@ class SecureModelView(AccessMixin, ModelView):
             abort(404)
         args = self._get_list_extra_args()
         sort = self._get_column_by_idx(args.sort)
+        limit = current_app.config["EXPORT_MAX_ROWS"]
+        g.count_limit = limit  # counted up to the export's bound, not the list's
         count, query = self.get_list(0, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
                                      execute=False, page_size=0)
-        limit = current_app.config["EXPORT_MAX_ROWS"]
-        if count is not None and count > limit:
+        if isinstance(count, AtLeast):  # more rows than the bound
             flash(f"导出数据共 {count} 条，超过上限 {limit} 条，请缩小查询范围后再导出", "error")
             return redirect(self.get_url(".index_view", **args.extra_args))
         log(db.session, current_user, Kind.EXPORT, f"导出{self.name}：{count} 条", object_type=self.endpoint,

@@ -89,3 +89,50 @@ def check_list_queries(app, login, session):
     assert not problems, "\n".join(problems)
     short = sorted(endpoint for endpoint in (v.endpoint for v in views) if rows_seen.get(endpoint, 0) < 2)
     assert short == [], f"lists no account saw with two rows or more (the check proves nothing there): {short}"
+
+
+def test_a_list_counts_only_up_to_its_bound(app, login, session):
+    """Above LIST_COUNT_LIMIT a list says 「N+」 and the count query stops reading at N + 1 rows:
+    a large table is never counted in full on every page (issue 7 item 3)."""
+    from sqlalchemy import func, select
+
+    from models import Certificate
+
+    total = session.scalar(select(func.count()).select_from(Certificate))
+    assert total > 21  # more than a page and more than the bound
+    browser = login("province")
+    app.config["LIST_COUNT_LIMIT"] = 21
+    with counted(db.engine) as statements:
+        page = browser.get("/admin/certificate_library/").get_data(as_text=True)
+    assert TOTAL_RE.search(page) is None and "列表 (21+)" in page
+    counts = [s for s in statements if "count(" in s.lower() and "certificate" in s.lower()]
+    assert counts and all("LIMIT" in s.upper() for s in counts), counts
+    assert "?page=1" in page  # the pager still offers the next pages
+    second = browser.get("/admin/certificate_library/?page=1").get_data(as_text=True)
+    assert "列表 (21+)" in second and 'class="action-checkbox"' in second
+    app.config["LIST_COUNT_LIMIT"] = total + 10
+    assert f"列表 ({total})" in browser.get("/admin/certificate_library/").get_data(as_text=True)
+
+
+def test_an_export_over_its_bound_is_refused_with_a_message(app, login):
+    app.config["EXPORT_MAX_ROWS"] = 2
+    browser = login("province")
+    resp = browser.get("/admin/certificate_library/export.xlsx", follow_redirects=True)
+    assert "超过上限 2 条" in resp.get_data(as_text=True)
+
+
+def test_bad_page_numbers_sorts_and_searches_get_a_page_not_an_error(login):
+    check_bad_list_arguments(login)
+
+
+def check_bad_list_arguments(login):
+    """issue 7's bad input: a page of 1,000,000,000, a negative page, a sort by a column that does
+    not exist, a 10,000-character search, a search of only spaces or only %."""
+    browser = login("province")
+    resp = browser.get("/admin/certificate_library/?page=1000000000")
+    assert resp.status_code == 200 and "页码超出范围" in resp.get_data(as_text=True)
+    for query in ("page=-5", "sort=999", "sort=abc", "search=" + "9" * 10_000, "search=%20%20%20", "search=%25%25",
+                  "page=abc", "desc=x"):
+        resp = browser.get(f"/admin/certificate_library/?{query}")
+        assert resp.status_code == 200, query
+    assert "action-checkbox" in browser.get("/admin/certificate_library/?page=-5").get_data(as_text=True)
