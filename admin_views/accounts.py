@@ -59,7 +59,7 @@ from workflows.enterprise import (
     register_individual,
 )
 from workflows.organizations import city_names
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 from workflows.sms import get_sender
 from workflows.validators import check_phone
 from workflows.verification import hit
@@ -329,8 +329,8 @@ class AccountReviewView(AttachmentFilesMixin, WorkflowModelView):
         TermKind.certificate_number: lambda term: _by_user(User.username == term),
         TermKind.phone: lambda term: _by_user(User.phone == term),
         TermKind.text: lambda term: or_(
-            _by_organization(Organization.name.like(prefix_pattern(term), escape="\\")),
-            _by_person(Person.name.like(prefix_pattern(term), escape="\\")),
+            _by_organization(starts_with(Organization.name, term)),
+            _by_person(starts_with(Person.name, term)),
             _by_user(User.username == term)),
     }
 

@@ -21,7 +21,7 @@ from models.org import OrgKind
 from models.user import Permission
 from workflows import StaleObjectError, WorkflowError
 from workflows.registration import APPEAL, scan_anomalies, submit_appeal
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 
 A = AnomalyStatus
 MAX_FILES = 5
@@ -71,7 +71,7 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
     search_hint = "人员姓名或身份证号"
     search_rules = {
         TermKind.id_number: lambda term: _persons(Person.id_number == term),
-        TermKind.text: lambda term: _persons(Person.name.like(prefix_pattern(term), escape="\\")),
+        TermKind.text: lambda term: _persons(starts_with(Person.name, term)),
     }
 
     def __init__(self, *, kinds, permission, tabs, reviewer=False, **kwargs):

@@ -37,7 +37,7 @@ from workflows.candidates import (
 )
 from workflows.excel import build_candidate_template
 from workflows.scope import scope_name_pairs
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 from workflows.visibility import NotFoundError, get_visible
 
 ISSUERS = (OrgKind.institution, OrgKind.direct_institution)
@@ -82,7 +82,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
     search_hint = "批次名称或批次代码"
     search_rules = {
         TermKind.code: lambda term: Batch.code == term,
-        TermKind.text: lambda term: Batch.name.like(prefix_pattern(term), escape="\\"),
+        TermKind.text: lambda term: starts_with(Batch.name, term),
     }
 
     def __init__(self, *, kinds, tabs, permission, **kwargs):

@@ -49,7 +49,7 @@ from workflows.business import (
     start_change,
     start_reissue,
 )
-from workflows.search import TermKind, classify, prefix_pattern
+from workflows.search import TermKind, classify, starts_with
 from workflows.visibility import NotFoundError, get_visible, visible
 
 A = ApplicationStatus
@@ -120,7 +120,7 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
     search_rules = {
         TermKind.certificate_number: _with_number,
         TermKind.id_number: lambda term: _persons(Person.id_number == term),
-        TermKind.text: lambda term: _persons(Person.name.like(prefix_pattern(term), escape="\\")),
+        TermKind.text: lambda term: _persons(starts_with(Person.name, term)),
     }
 
     def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, **kwargs):
@@ -220,7 +220,7 @@ class ApplyView(SecureModelView):
         TermKind.certificate_number: lambda term: Certificate.number == term,
         TermKind.id_number: lambda term: Certificate.person_id.in_(select(Person.id).where(Person.id_number == term)),
         TermKind.text: lambda term: Certificate.person_id.in_(
-            select(Person.id).where(Person.name.like(prefix_pattern(term), escape="\\"))),
+            select(Person.id).where(starts_with(Person.name, term))),
     }
 
     def __init__(self, **kwargs):

@@ -35,7 +35,7 @@ from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
 from workflows.certificate import CERTIFICATE, state_label
 from workflows.printing import PRINT, business_of, business_print_clause
-from workflows.search import MAX_TERM, TermKind, prefix_pattern
+from workflows.search import MAX_TERM, TermKind, starts_with
 from workflows.visibility import visible
 
 MAX_ID = 2**31 - 1  # beyond any row id, and beyond what SQLite binds without overflowing
@@ -119,7 +119,7 @@ class IssuerNameFilter(sqla_filters.BaseSQLAFilter):
         return term
 
     def apply(self, query, value, alias=None):
-        names = select(Organization.id).where(Organization.name.like(prefix_pattern(value), escape="\\"))
+        names = select(Organization.id).where(starts_with(Organization.name, value))
         return query.filter(Certificate.issuer_id.in_(names))
 
     def operation(self):
@@ -226,8 +226,8 @@ class CertificateColumns:
         TermKind.certificate_number: lambda term: Certificate.number == term,
         TermKind.id_number: lambda term: _persons_where(Person.id_number == term),
         TermKind.phone: lambda term: _persons_where(Person.phone == term),
-        TermKind.code: lambda term: Certificate.number.like(prefix_pattern(term), escape="\\"),
-        TermKind.text: lambda term: _persons_where(Person.name.like(prefix_pattern(term), escape="\\")),
+        TermKind.code: lambda term: starts_with(Certificate.number, term),
+        TermKind.text: lambda term: _persons_where(starts_with(Person.name, term)),
     }
 
     export_filename = "证书"

@@ -61,7 +61,7 @@ from workflows.enterprise import (
     update_user,
 )
 from workflows.organizations import city_names
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 from workflows.visibility import NotFoundError, get_visible, visible
 
 S = EnterpriseChangeStatus
@@ -234,8 +234,8 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
     search_rules = {
         TermKind.code: lambda term: _by_enterprise(Organization.credit_code == term),
         TermKind.text: lambda term: or_(
-            _by_enterprise(Organization.name.like(prefix_pattern(term), escape="\\")),
-            EnterpriseChange.old_name.like(prefix_pattern(term), escape="\\")),
+            _by_enterprise(starts_with(Organization.name, term)),
+            starts_with(EnterpriseChange.old_name, term)),
     }
     tabs = [
         ("pending", "待审核", _waiting_for_me),

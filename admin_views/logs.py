@@ -25,7 +25,7 @@ from models.base import PROVINCE_TZ, format_local
 from models.org import OrgKind
 from models.user import Permission
 from workflows.audit import Kind
-from workflows.search import MAX_TERM, TermKind, prefix_pattern
+from workflows.search import MAX_TERM, TermKind, starts_with
 
 DATE_FORMAT = "%Y-%m-%d"
 
@@ -162,13 +162,13 @@ def _detail(view, context, model, name):
 
 
 def _users_named(term: str):
-    return AuditLog.user_id.in_(select(User.id).where(User.name.like(prefix_pattern(term), escape="\\")))
+    return AuditLog.user_id.in_(select(User.id).where(starts_with(User.name, term)))
 
 
 def _who(term: str):
     """用户名 (as typed, or in lower case: the search box upper-cases codes) or 姓名, by prefix."""
     candidates = {term, term.lower()}
-    return or_(*(AuditLog.username.like(prefix_pattern(t), escape="\\") for t in candidates), _users_named(term))
+    return or_(*(starts_with(AuditLog.username, t) for t in candidates), _users_named(term))
 
 
 class OperationLogView(SecureModelView):

@@ -44,7 +44,7 @@ from workflows.scope import (
     scope_pairs,
     set_scope,
 )
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 from workflows.users import manages_users_of
 
 CATEGORY = "系统管理"
@@ -106,7 +106,7 @@ class OrganizationView(WorkflowModelView):
     list_template = "organization/list.html"
     search_hint = "机构名称或机构编号"
     search_rules = {
-        TermKind.text: lambda term: [Organization.name.like(prefix_pattern(term), escape="\\"),
+        TermKind.text: lambda term: [starts_with(Organization.name, term),
                                      Organization.code == term],
     }
     tabs = [

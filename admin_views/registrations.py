@@ -43,7 +43,7 @@ from workflows.registration import (
     needs_correction,
     registered_clause,
 )
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 
 R = RegistrationStatus
 REVIEWERS = (OrgKind.province, OrgKind.ministry)
@@ -116,8 +116,8 @@ def _persons(*predicates):
 SEARCH_RULES = {
     TermKind.id_number: lambda term: _persons(Person.id_number == term),
     TermKind.code: lambda term: [Registration.registration_number == term,
-                                 _persons(Person.name.like(prefix_pattern(term), escape="\\"))],
-    TermKind.text: lambda term: [_persons(Person.name.like(prefix_pattern(term), escape="\\")),
+                                 _persons(starts_with(Person.name, term))],
+    TermKind.text: lambda term: [_persons(starts_with(Person.name, term)),
                                  Registration.registration_number == term],
 }
 SEARCH_HINT = "姓名、身份证号或注册编号"

@@ -25,7 +25,7 @@ from models.org import OrgKind
 from models.user import PERMISSION_LABELS, Permission, Role
 from workflows import FormErrors, WorkflowError
 from workflows.auth import mask_phone
-from workflows.search import TermKind, prefix_pattern
+from workflows.search import TermKind, starts_with
 from workflows.users import (
     allowed_permissions,
     create_user,
@@ -82,7 +82,7 @@ class _UsersBase(SecureModelView):
     search_hint = "姓名、登录用户名或手机号"
     search_rules = {
         TermKind.phone: lambda term: User.phone == term,
-        TermKind.text: lambda term: [User.name.like(prefix_pattern(term), escape="\\"), User.username == term],
+        TermKind.text: lambda term: [starts_with(User.name, term), User.username == term],
         TermKind.code: lambda term: User.username == term,
     }
     list_template = "users/list.html"

@@ -96,6 +96,9 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        from models.base import include_for
+
+        conf_args.setdefault("include_object", include_for(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

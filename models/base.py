@@ -63,3 +63,14 @@ def enum_column_type(enum_cls) -> Enum:
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )
+
+
+def include_for(dialect_name: str):
+    """Alembic's ``include_object`` for one database: an index declared ``.ddl_if(dialect=…)`` for
+    another database (a PostgreSQL text_pattern_ops index) is not expected on this one."""
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        ddl_if = getattr(obj, "_ddl_if", None)
+        return ddl_if is None or ddl_if.dialect in (None, dialect_name)
+
+    return include_object

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -36,3 +36,8 @@ class Person(db.Model):
         if self.employer is not None:
             return self.employer.name
         return self.employer_name or ""
+
+
+# Name searches are prefix matches (workflows.search.starts_with): LIKE 'name%' on PostgreSQL uses
+# a b-tree only with text_pattern_ops whatever the database's collation (SQLite uses ix_person_name).
+Index("ix_person_name_pattern", Person.name, postgresql_ops={"name": "text_pattern_ops"}).ddl_if(dialect="postgresql")

@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from enum import Enum
 
+from sqlalchemy import Boolean, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
+
 MAX_TERM = 50
 
 
@@ -45,6 +49,35 @@ def classify(raw: str | None) -> tuple[TermKind, str]:
     if _CODE.match(upper) and any(ch.isdigit() for ch in upper):
         return TermKind.code, upper
     return TermKind.text, term
+
+
+class _StartsWith(ColumnElement):
+    """``column`` begins with ``term``, in the form each database answers from the column's
+    b-tree index: GLOB 'term*' on SQLite (its LIKE is case-insensitive and cannot use a
+    BINARY index), LIKE 'term%' elsewhere (PostgreSQL: a text_pattern_ops index)."""
+
+    type = Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a condition in WHERE, not a value to compare with 1
+
+    def __init__(self, column, term: str):
+        self.column, self.term = column, term
+
+
+@compiles(_StartsWith)
+def _starts_with_like(element, compiler, **kw):
+    return compiler.process(element.column.like(prefix_pattern(element.term), escape="\\"), **kw)
+
+
+@compiles(_StartsWith, "sqlite")
+def _starts_with_glob(element, compiler, **kw):
+    glob = "".join(f"[{ch}]" if ch in "*?[" else ch for ch in element.term) + "*"
+    return compiler.process(element.column.op("GLOB")(literal(glob)), **kw)
+
+
+def starts_with(column, term: str):
+    """The one prefix search of every list (names, batch names, usernames): indexed on both databases."""
+    return _StartsWith(column, term)
 
 
 def prefix_pattern(term: str) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
-from workflows.search import MAX_TERM, TermKind, classify, prefix_pattern
+from workflows.search import MAX_TERM, TermKind, classify, prefix_pattern, starts_with
 from workflows.validators import make_id_number
 
 K = TermKind
@@ -83,3 +85,40 @@ def test_every_generated_id_number_is_recognised():
 )
 def test_prefix_pattern_escapes_the_users_wildcards(term, pattern):
     assert prefix_pattern(term) == pattern
+
+
+# -- starts_with: the one prefix search, answered from an index on both databases -----------------------
+def _sql(stmt, dialect) -> str:
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def test_starts_with_is_glob_on_sqlite_and_like_elsewhere_with_wildcards_escaped():
+    from sqlalchemy import select
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from models import Person
+
+    stmt = select(Person.id).where(starts_with(Person.name, "张*?[%_"))
+    assert "person.name GLOB '张[*][?][[]%_*'" in _sql(stmt, sqlite.dialect())
+    assert "= 1" not in _sql(stmt, sqlite.dialect())  # a condition, not a value compared with 1
+    pg = _sql(stmt, postgresql.dialect())
+    assert "person.name LIKE" in pg and "ESCAPE" in pg
+
+
+def test_starts_with_finds_prefixes_only_and_sqlite_uses_the_name_index(rolled_session):
+    from sqlalchemy import select, text
+
+    from models import Person
+
+    s = rolled_session
+    s.add_all([Person(name="张*三", id_number=make_id_number("370102", date(1990, 1, 1), 901, "男")),
+               Person(name="张三丰", id_number=make_id_number("370102", date(1990, 1, 2), 902, "男")),
+               Person(name="李张三", id_number=make_id_number("370102", date(1990, 1, 3), 903, "男"))])
+    s.flush()
+    names = set(s.scalars(select(Person.name).where(starts_with(Person.name, "张三"))))
+    assert "张三丰" in names and "李张三" not in names and "张*三" not in names
+    assert set(s.scalars(select(Person.name).where(starts_with(Person.name, "张*")))) == {"张*三"}
+    assert set(s.scalars(select(Person.name).where(starts_with(Person.name, "%")))) == set()
+    sql = _sql(select(Person.id).where(starts_with(Person.name, "张")), s.get_bind().dialect)
+    plan = " ".join(str(row[-1]) for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    assert "INDEX ix_person_name" in plan, plan
