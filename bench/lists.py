@@ -1,0 +1,183 @@
+"""Time every list view at province scale, as three roles (issue 7 item 2).
+
+For each list the role may open: the first page, page 1,000, each tab (the lists' filters), a
+search by certificate number, by ID number and by name (taken from a row the role may see), and
+a sort by a date column. Per case it prints the page's server time (p50 and p90 over
+``--requests`` requests, through the app in-process: routing, access, visibility, queries and the
+template), the time of the bare SQL that fetched the page's rows (the same statement and
+parameters, executed alone), and the ratio of the two. ``--explain`` prints each statement's plan
+and flags a sequential scan of certificate or person.
+
+    flask --app app seed scale --certificates 1000000        # once, on the configured database
+    python bench/lists.py --database sqlite:///instance/certoffice.db
+    python bench/lists.py --database postgresql+psycopg://user@host/db --roles province --explain
+
+Targets (PostgreSQL): every case p50 ≤ 50 ms; page 1,000 ≤ 100 ms; exact certificate or ID
+number ≤ 20 ms. SQLite within twice these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask_admin.contrib.sqla import ModelView
+from sqlalchemy import event, select
+
+from app import create_app
+from models import Certificate, Person, User, db
+from workflows.visibility import visible
+
+PASSWORD = "Demo@2026"
+SEQ_SCAN = re.compile(r"Seq Scan on (certificate|person)\b|\bSCAN (certificate|person)\b(?! USING)")
+
+
+def _token(page: str) -> str:
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def sign_in(app, username: str):
+    """The real two steps: password, then the SMS code the development sender wrote to the outbox."""
+    client = app.test_client()
+    resp = client.post("/login", data={"username": username, "password": PASSWORD,
+                                       "csrf_token": _token(client.get("/login").get_data(as_text=True))})
+    assert resp.status_code == 302, f"{username}: sign-in refused"
+    with open(app.config["SMS_OUTBOX_PATH"], encoding="utf-8") as fh:
+        code = re.findall(r"验证码[：:]?\s*(\d{6})", fh.read())[-1]
+    resp = client.post("/login/sms", data={"code": code,
+                                           "csrf_token": _token(client.get("/login/sms").get_data(as_text=True))})
+    assert resp.status_code == 302, f"{username}: SMS step refused"
+    return client
+
+
+class Statements:
+    """The SQL a request sent, to replay the row query alone and to EXPLAIN it."""
+
+    def __init__(self, engine):
+        self.engine, self.seen = engine, []
+        event.listen(engine, "before_cursor_execute", self._keep)
+
+    def _keep(self, conn, cursor, statement, parameters, context, executemany):
+        self.seen.append((statement, parameters))
+
+    def row_query(self):
+        """The statement that fetched the page's rows: the list's SELECT with a LIMIT."""
+        selects = [(s, p) for s, p in self.seen if s.lstrip().upper().startswith("SELECT") and "LIMIT" in s.upper()
+                   and "count(" not in s.lower()]
+        return max(selects, key=lambda sp: len(sp[0])) if selects else None
+
+
+def timed(fn, n: int) -> tuple[float, float]:
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
+
+
+def samples(app, username: str) -> dict:
+    """A certificate number, an ID number and a name this role may see (for the search cases)."""
+    with app.app_context():
+        user = db.session.scalars(select(User).where(User.username == username)).one()
+        stmt = visible(user, select(Certificate.number, Person.id_number, Person.name)
+                       .join(Person, Person.id == Certificate.person_id).order_by(Certificate.id.desc()).limit(1),
+                       Certificate)
+        row = db.session.execute(stmt).first()
+        return {"certificate": row[0], "id_number": row[1], "name": row[2][:1]} if row else {}
+
+
+def cases(view, sample: dict) -> list[tuple[str, str]]:
+    base = f"/admin/{view.endpoint}/"
+    out = [("first page", base), ("page 1,000", base + "?page=999")]
+    for key, label, _ in getattr(view, "tabs", [])[1:]:
+        out.append((f"tab {label}", f"{base}?tab={key}"))
+    if view.search_rules or view.column_searchable_list:
+        for kind in ("certificate", "id_number", "name"):
+            if sample.get(kind):
+                out.append((f"search {kind}", f"{base}?search={quote(sample[kind])}"))
+    dates = [i for i, (name, _) in enumerate(view._list_columns) if name in dict(view._sortable_columns)
+             and name in ("issue_date", "created_at", "reviewed_at", "submitted_at", "approved_at", "last_login_at")]
+    if dates:
+        out.append(("sort by date", f"{base}?sort={dates[0]}&desc=1"))
+    return out
+
+
+def explain(engine, statement: str, parameters) -> str:
+    with engine.connect() as conn:
+        prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+        rows = conn.exec_driver_sql(prefix + statement, parameters).all()
+    return "\n".join(str(r[-1]) for r in rows)
+
+
+def run(database: str, roles: list[str], requests: int, show_plans: bool, only: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": database, "SECRET_KEY": "bench", "SMS_SHOW_CODE": False,
+                          "SMS_OUTBOX_PATH": f"{tmp}/outbox.log", "IDLE_TIMEOUT_MINUTES": 600})
+        views = [v for v in app.extensions["admin"][0]._views if isinstance(v, ModelView)]
+        with app.app_context():
+            engine = db.engine
+        statements = Statements(engine)
+        scans = 0
+        print(f"{'role':<11} {'list':<26} {'case':<22} {'p50 ms':>8} {'p90 ms':>8} {'SQL ms':>8} {'ratio':>6}")
+        for role in roles:
+            client = sign_in(app, role)
+            sample = samples(app, role)
+            for view in views:
+                if only and view.endpoint != only:
+                    continue
+                if client.get(f"/admin/{view.endpoint}/").status_code != 200:
+                    continue
+                for label, url in cases(view, sample):
+                    statements.seen.clear()
+                    resp = client.get(url)
+                    if resp.status_code != 200:
+                        print(f"{role:<11} {view.endpoint:<26} {label:<22} HTTP {resp.status_code}")
+                        continue
+                    row_query = statements.row_query()
+                    p50, p90 = timed(lambda u=url, c=client: c.get(u), requests)
+                    sql = None
+                    if row_query is not None:
+                        def bare(sq=row_query):
+                            with engine.connect() as conn:
+                                conn.exec_driver_sql(*sq).all()
+                        sql = timed(bare, requests)[0]
+                    ratio = f"{p50 / sql:6.1f}" if sql else "     -"
+                    sql_text = f"{sql:8.1f}" if sql is not None else "       -"
+                    print(f"{role:<11} {view.endpoint:<26} {label:<22} {p50:8.1f} {p90:8.1f} {sql_text} {ratio}")
+                    if show_plans:
+                        for statement, parameters in statements.seen:
+                            if not statement.lstrip().upper().startswith("SELECT"):
+                                continue
+                            plan = explain(engine, statement, parameters)
+                            flagged = SEQ_SCAN.search(plan)
+                            scans += bool(flagged)
+                            if flagged or show_plans:
+                                print(("  !! " if flagged else "     ") + " ".join(statement.split())[:300])
+                                print("     " + plan.replace("\n", "\n     "))
+        print(f"\nsequential scans of certificate or person: {scans}" if show_plans else "")
+        return 1 if scans else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", required=True, help="SQLAlchemy URL of a database built with `seed scale`")
+    parser.add_argument("--roles", default="province,jinan,inst_jinan")
+    parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--explain", action="store_true", help="print each statement's plan; flag sequential scans")
+    parser.add_argument("--list", help="only this list (its endpoint, e.g. certificate_library)")
+    args = parser.parse_args()
+    return run(args.database, args.roles.split(","), args.requests, args.explain, args.list)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
