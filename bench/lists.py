@@ -165,6 +165,8 @@ def run(database: str, roles: list[str], requests: int, show_plans: bool, only: 
                                 print(("  !! " if flagged else "     ") + " ".join(statement.split())[:300])
                                 print("     " + plan.replace("\n", "\n     "))
         print(f"\nsequential scans of certificate or person: {scans}" if show_plans else "")
+        event.remove(engine, "before_cursor_execute", statements._keep)
+        engine.dispose()  # no pooled connection outlives the run
         return 1 if scans else 0
 
 
