@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from models import db
 from tests.conftest import DEMO_PASSWORD, Browser
-from tests.integration.test_list_queries import check_bad_list_arguments, check_list_queries
+from tests.integration.test_list_queries import check_bad_list_arguments, check_deep_pages, check_list_queries
 
 
 def _login(app):
@@ -22,3 +22,7 @@ def test_list_pages_run_as_many_queries_for_twenty_rows_as_for_one_on_postgresql
 def test_bad_list_arguments_get_a_page_on_postgresql(pg_app):
     """PostgreSQL refuses a negative OFFSET outright: the page number is clamped before it."""
     check_bad_list_arguments(_login(pg_app))
+
+
+def test_a_deep_page_holds_the_rows_the_single_query_page_would_on_postgresql(pg_app):
+    check_deep_pages(pg_app, _login(pg_app))
