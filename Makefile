@@ -40,7 +40,7 @@ demo: install
 ## gunicorn on 127.0.0.1:8000 (DATABASE_URL selects PostgreSQL)
 serve: install
 	$(BIN)/flask db upgrade
-	$(BIN)/gunicorn --workers 3 --bind 127.0.0.1:8000 'app:create_app()'
+	$(BIN)/gunicorn --workers 3 --timeout 120 --bind 127.0.0.1:8000 'app:create_app()'
 
 lint: install-test
 	$(BIN)/ruff check .
