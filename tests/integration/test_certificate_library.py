@@ -16,11 +16,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from models import Certificate, Level, Occupation, Organization, Person, TransitionLog, User
+from models import Certificate, Level, Occupation, Organization, Person, TransitionLog, User, db
 from models.base import local_today, utcnow
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind
 from tests.factories import make_org
+from tests.integration.test_list_queries import counted
 
 S = CertificateStatus
 LIBRARY = "/admin/certificate_library"
@@ -401,3 +402,28 @@ def test_search_still_finds_by_number_id_and_name(login, session):
     for term in (cert.number, person.id_number, person.name):
         assert in_table(client.get(f"{LIBRARY}/", query_string={"search": term}).get_data(as_text=True),
                         cert.number)
+
+
+@pytest.mark.parametrize("query", ["", "sort=6&desc=1", "search=张", "flt0_status=valid&sort=0"])
+def test_export_rows_say_what_the_certificates_say(login, session, query):
+    """The export reads plain rows of its ten columns (CertificateColumns.export_query), not the
+    list's objects: each cell must still be what the certificate, its holder (the current employer,
+    or the employer text), occupation, level and issuer say — for a search and a sort too."""
+    freelancer = certs(session)[0].person  # an employer known only as text
+    freelancer.employer_id, freelancer.employer_name = None, "个体经营（无单位）"
+    session.commit()
+    client = login("province")
+    with counted(db.engine) as statements:
+        data = client.get(f"{LIBRARY}/export.xlsx?{query}").data
+    # plain rows: no statement loads whole certificates (their other columns) to export ten
+    assert statements and not [s for s in statements if "certificate.replaces_id" in s]
+    rows = list(load_workbook(io.BytesIO(data)).worksheets[0].iter_rows(values_only=True))[1:]
+    assert rows
+    by_number = {c.number: c for c in session.scalars(select(Certificate))}
+    for row in rows:
+        c = by_number[row[0]]
+        assert row[1:7] == (c.person.name, c.person.id_number, c.person.employer_display or None, c.occupation.name,
+                            c.level.name if c.level else None, c.issuer.name), row
+        assert row[7].date() == c.issue_date and row[8:] == (c.status.label, c.print_status.label), row
+    if not query:
+        assert "个体经营（无单位）" in {r[3] for r in rows}
