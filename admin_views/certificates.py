@@ -34,7 +34,7 @@ from models.certificate import CertificateStatus, PrintStatus
 from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
 from workflows.certificate import CERTIFICATE, state_label
-from workflows.printing import PRINT, business_of, business_print_clause
+from workflows.printing import PRINT, business_print_clause
 from workflows.search import MAX_TERM, TermKind, starts_with
 from workflows.visibility import visible
 
@@ -369,20 +369,13 @@ class BusinessPrintView(CertificateColumns, PrintMixin, WorkflowModelView):
     def scope_query(self, query):
         return query.where(business_print_clause())
 
-    def get_list(self, *args, **kwargs):
-        """The page's rows, and the approved applications behind all of them in one query."""
-        count, data = super().get_list(*args, **kwargs)
-        if isinstance(data, list):
-            found = business_of(db.session, [c.id for c in data])
-            g.business_print = {c.id: found.get(c.id) for c in data}
-        return count, data
+    def get_query(self):
+        return super().get_query().options(joinedload(Certificate.business_print_application))
 
-    def business(self, certificate):
-        """The approved application behind a row (the list loads the page's at once)."""
-        found = g.setdefault("business_print", {})
-        if certificate.id not in found:
-            found[certificate.id] = business_of(db.session, [certificate.id]).get(certificate.id)
-        return found[certificate.id]
+    @staticmethod
+    def business(certificate):
+        """The approved application that put a row on 业务打印."""
+        return certificate.business_print_application
 
 
 

@@ -7,10 +7,13 @@ every pair of its scope, so several segments are involved.
 
     python bench/approval.py                                  # SQLite, a temp file
     python bench/approval.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    python bench/approval.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/scale --copy
 
 With ``--postgres`` the bench creates a scratch database on that server (CREATE DATABASE needs
 the privilege), builds the schema and the demo there, and drops it at the end: the database in
-the URL is only used to connect.
+the URL is only used to connect. With ``--copy`` the scratch database is a copy of the one in the
+URL (CREATE DATABASE … TEMPLATE; nothing else may be connected to it) — a database of `seed scale`
+measures the approval among a million certificates and 800,000 persons — and is dropped after.
 """
 
 from __future__ import annotations
@@ -42,13 +45,14 @@ CANDIDATES = 5_000
 
 
 @contextlib.contextmanager
-def scratch_postgres(url: str):
-    """A throwaway database on the server of ``url``; yields its URL and drops it afterwards."""
+def scratch_postgres(url: str, copy: bool = False):
+    """A throwaway database on the server of ``url`` (empty, or a copy of the URL's database);
+    yields its URL and drops it afterwards."""
     server = make_url(url)
     name = f"certoffice_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{server.database}"' if copy else ""))
     try:
         yield server.set(database=name).render_as_string(hide_password=False)
     finally:
@@ -74,14 +78,17 @@ def user(username: str) -> User:
     return db.session.scalars(select(User).where(User.username == username)).one()
 
 
-def run(url: str, label: str, count: int) -> float:
+def run(url: str, label: str, count: int, existing: bool = False) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
                           "SMS_OUTBOX_PATH": str(Path(tmp) / "sms_outbox.log")})
         with app.app_context():
-            db.create_all()
-            build_demo(db.session)
-            db.session.commit()
+            if existing:  # a copy of a database holding the demo (and maybe `seed scale`)
+                label += f", among {db.session.scalar(select(func.count()).select_from(Certificate)):,} certificates"
+            else:
+                db.create_all()
+                build_demo(db.session)
+                db.session.commit()
 
             inst, authority, province = user("inst_jinan"), user("jinan"), user("province")
             occupations, levels = ensure_reference(db.session)
@@ -118,11 +125,13 @@ def run(url: str, label: str, count: int) -> float:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server to run on (a scratch database is made)")
+    parser.add_argument("--copy", action="store_true",
+                        help="run on a copy of the --postgres URL's database (e.g. one of `seed scale`)")
     parser.add_argument("--candidates", type=int, default=CANDIDATES, help="batch size (default 5,000)")
     args = parser.parse_args(argv)
     if args.postgres:
-        with scratch_postgres(args.postgres) as url:
-            run(url, "PostgreSQL", args.candidates)
+        with scratch_postgres(args.postgres, copy=args.copy) as url:
+            run(url, "PostgreSQL", args.candidates, existing=args.copy)
     else:
         with tempfile.TemporaryDirectory() as folder:
             run(f"sqlite:///{Path(folder) / 'bench.db'}", "SQLite", args.candidates)

@@ -105,8 +105,27 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # batch mode rebuilds a table (copy, DROP, rename): with foreign keys enforced the DROP of
+            # a referenced table fails on any database holding rows. Off outside the transaction (the
+            # pragma is a no-op inside one), checked after, and back on for the pooled connection.
+            # (on the DBAPI connection: SQLAlchemy's own execute would BEGIN IMMEDIATE first, app.py)
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left rows with broken foreign keys: {broken[:10]}")
+            if connection.in_transaction():  # SQLite's DDL is not transactional for Alembic: ours to end
+                connection.commit()
+        finally:
+            if sqlite:
+                if connection.in_transaction():  # a failed migration: nothing of it is kept
+                    connection.rollback()
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

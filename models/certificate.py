@@ -52,6 +52,9 @@ class Certificate(db.Model):
     printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     endorsement_count: Mapped[int] = mapped_column(Integer, default=0)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)
+    # 业务打印 (003 §六.3): the latest approved name change or reissue that issued this paper anew;
+    # set by the province's approval (workflows.business), never cleared.
+    business_print_application_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_application.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -65,6 +68,7 @@ class Certificate(db.Model):
         remote_side=[id], foreign_keys=[replaces_id], back_populates="replaced_by"
     )
     replaced_by: Mapped[list[Certificate]] = relationship(back_populates="replaces", foreign_keys=[replaces_id])
+    business_print_application = relationship("CertificateApplication", foreign_keys=[business_print_application_id])
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -117,6 +121,11 @@ Index("ix_certificate_issuer_recent", Certificate.issuer_id, Certificate.id)
 Index("ix_certificate_issuer_status", Certificate.issuer_id, Certificate.status, Certificate.id)
 Index("ix_certificate_authority_recent", Certificate.authority_id, Certificate.id)
 Index("ix_certificate_authority_status", Certificate.authority_id, Certificate.status, Certificate.id)
+# 业务打印: an institution's few certificates with an approved name change or reissue, newest first,
+# without reading the applications (issue 7: the UNION over every approved application cost 25 ms).
+Index("ix_certificate_business_print", Certificate.issuer_id, Certificate.id,
+      postgresql_where=Certificate.business_print_application_id.is_not(None),
+      sqlite_where=Certificate.business_print_application_id.is_not(None))
 
 
 class PrintFormat(db.Model):

@@ -110,7 +110,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "created_by_id", "created_at", "submitted_at", "reviewed_at", "updated_at", "version"),
     "certificate": ("id", "number", "person_id", "occupation_id", "level_id", "issuer_id", "authority_id", "batch_id",
                     "issue_date", "valid_until", "status", "print_status", "printed_at", "printed_by_id",
-                    "endorsement_count", "replaces_id", "created_at", "version"),
+                    "endorsement_count", "replaces_id", "created_at", "version", "business_print_application_id"),
     "candidate": ("id", "batch_id", "row_no", "name", "id_number", "gender", "birth_date", "phone", "employer_name",
                   "occupation_id", "level_id", "failed", "fail_note", "certificate_id"),
     "certificate_application": (
@@ -128,9 +128,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "number_segment": ("id", "year", "region_code", "occupation_code", "level_code", "seg_index", "position",
                        "created_at", "updated_at"),
 }
-# Foreign-key order: a row's parents are written before it (candidates after their certificates).
-ORDER = ("organization", "scope_item", "person", "user_account", "user_permission", "batch", "certificate",
-         "candidate", "certificate_application", "application_item", "registration", "transition_log",
+# Foreign-key order: a row's parents are written before it (candidates after their certificates,
+# certificates after the applications that put them on 业务打印).
+ORDER = ("organization", "scope_item", "person", "user_account", "user_permission", "batch",
+         "certificate_application", "certificate", "candidate", "application_item", "registration", "transition_log",
          "number_segment")
 
 
@@ -703,7 +704,7 @@ class ScaleBuilder:
                 printed_at = printed_at if printed_at < self.now else None
             cert = [cert_id, numbers[row_no], person.id, pair.occupation_id, pair.level_id, inst.id, inst.authority_id,
                     batch_id, day(issued), None, "valid", "printed" if printed_at else "unprinted", ts(printed_at),
-                    inst.user_id if printed_at else None, 0, None, ts(approved), 1]
+                    inst.user_id if printed_at else None, 0, None, ts(approved), 1, None]
             self.buf["certificate"].append(cert)
             self.buf["candidate"].append((
                 self.ids.take("candidate"), batch_id, row_no, person.name, person.id_number, person.gender,
@@ -841,8 +842,8 @@ class ScaleBuilder:
             state, steps = to_state, steps + 1
         new_cert_id = None
         if state == "approved":
-            new_cert_id = self.approve(kind, fields, new_name, new_employer, cert, person, inst, pair, reviewed,
-                                       explanation)
+            new_cert_id = self.approve(app_id, kind, fields, new_name, new_employer, cert, person, inst, pair,
+                                       reviewed, explanation)
         self.buf["certificate_application"].append((
             app_id, kind, state, applicant.id, applicant.user_id, person.id, authority, explanation, fields, old_name,
             person.id_number, old_employer, new_name, None, new_employer.id if new_employer else None,
@@ -850,8 +851,8 @@ class ScaleBuilder:
             ts(reviewed), 1 + steps))
         self.buf["application_item"].append((self.ids.take("application_item"), app_id, cert[0], new_cert_id))
 
-    def approve(self, kind: str, fields: str | None, new_name: str | None, new_employer: Org | None, cert: list,
-                person: Holder, inst: Org, pair: Pair, at: datetime, explanation: str) -> int | None:
+    def approve(self, app_id: int, kind: str, fields: str | None, new_name: str | None, new_employer: Org | None,
+                cert: list, person: Holder, inst: Org, pair: Pair, at: datetime, explanation: str) -> int | None:
         """Province approval's effects (workflows.business._apply); the new certificate's id for a 补办."""
         province = (self.province_user, self.province.id)
         if kind == "change":
@@ -859,6 +860,7 @@ class ScaleBuilder:
             cert[17] += 1
             if fields == "name":
                 person.name = new_name
+                cert[18] = app_id  # 业务打印 lists it
                 if cert[11] == "printed":  # the paper shows the old name: back to 待打印
                     cert[11], cert[12], cert[13] = "unprinted", None, None
                     self.log("certificate", cert[0], PRINT, "needs_reprint", "printed", "unprinted", *province, at,
@@ -878,7 +880,7 @@ class ScaleBuilder:
         self.buf["certificate"].append([
             new_id, number, person.id, pair.occupation_id, pair.level_id, inst.id, inst.authority_id, cert[7],
             day(issued), None, "valid", "printed" if printed_at else "unprinted", ts(printed_at),
-            inst.user_id if printed_at else None, 0, cert[0], ts(at), 1])
+            inst.user_id if printed_at else None, 0, cert[0], ts(at), 1, app_id])
         self.made += 1
         cert[10], cert[17] = "voided", cert[17] + 1
         self.log("certificate", cert[0], CERTIFICATE, "void_for_reissue", "valid", "voided", *province, at,

@@ -292,3 +292,29 @@ def make_application(session, applicant: User | str, kind: str, certificate: Cer
     if submit:
         BUSINESS.fire(session, applicant, app, "submit")
     return app
+
+
+def business_print_marks_from_applications(session) -> dict[int, int]:
+    """What 业务打印 must list, worked out from the applications (003 §六.3): certificate id → the
+    latest approved name change of it, or the approved reissue that issued it."""
+    from models import (
+        ApplicationItem,
+        ApplicationKind,
+        ApplicationStatus,
+        CertificateApplication,
+        ChangeField,
+    )
+
+    marks: dict[int, int] = {}
+    rows = session.execute(
+        select(CertificateApplication.id, CertificateApplication.kind, CertificateApplication.change_fields,
+               ApplicationItem.certificate_id, ApplicationItem.new_certificate_id)
+        .join(ApplicationItem, ApplicationItem.application_id == CertificateApplication.id)
+        .where(CertificateApplication.status == ApplicationStatus.approved)
+        .order_by(CertificateApplication.reviewed_at, CertificateApplication.id))
+    for app_id, kind, fields, old_id, new_id in rows:
+        if kind == ApplicationKind.reissue:
+            marks[new_id] = app_id
+        elif kind == ApplicationKind.change and ChangeField.name.value in (fields or "").split(","):
+            marks[old_id] = app_id
+    return marks

@@ -137,6 +137,8 @@ def _apply_change(ctx: Context) -> None:
         person.last_employer_change_at = utcnow()
     for certificate in app.certificates:
         certificate.endorsement_count = (certificate.endorsement_count or 0) + 1  # 签注 +1
+        if ChangeField.name in fields:
+            certificate.business_print_application = app  # 业务打印 lists it (003 §六.3)
         if ChangeField.name in fields and certificate.print_status == PrintStatus.printed:
             # the paper shows the old name: back to 业务打印's 待打印 (SPEC §5.2)
             PRINT.fire(ctx.session, ctx.user, certificate, "needs_reprint", reason=f"姓名变更为{app.new_name}")
@@ -153,7 +155,8 @@ def _apply_reissue(ctx: Context) -> None:
         new = Certificate(number=number, person_id=old.person_id, occupation_id=old.occupation_id,
                           level_id=old.level_id, issuer_id=old.issuer_id, authority_id=old.authority_id,
                           batch_id=old.batch_id, issue_date=today, valid_until=old.valid_until,
-                          status=CertificateStatus.valid, endorsement_count=0, replaces=old)  # new paper: 10 empty 签注 slots
+                          status=CertificateStatus.valid, endorsement_count=0, replaces=old,  # new paper: 10 empty 签注 slots
+                          business_print_application=ctx.obj)  # 业务打印 lists it (003 §六.3)
         ctx.session.add(new)
         ctx.session.flush()
         item.new_certificate_id = new.id

@@ -10,7 +10,8 @@ Three things live here, in one place:
   paper (millimetres from the top-left corner), the font size. ``save_format`` refuses a bad
   format whole, naming every wrong field.
 - ``business_print_clause``: 业务打印 — the certificates of approved name changes and the
-  new certificates of approved reissues (003 §六.3 列表展示姓名变更业务、补办业务审核通过的证书).
+  new certificates of approved reissues (003 §六.3 列表展示姓名变更业务、补办业务审核通过的证书),
+  as marked by the province's approval in ``workflows.business``.
 """
 
 from __future__ import annotations
@@ -23,12 +24,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from models import (
-    ApplicationItem,
-    ApplicationKind,
-    ApplicationStatus,
     Certificate,
-    CertificateApplication,
-    ChangeField,
     PrintFormat,
     PrintFormatField,
     PrintStatus,
@@ -258,40 +254,7 @@ def _describe(layout: Layout | None) -> dict | None:
 
 
 # -- 业务打印 ----------------------------------------------------------------------------------
-def _approved(kind: ApplicationKind):
-    return and_(CertificateApplication.kind == kind, CertificateApplication.status == ApplicationStatus.approved)
-
-
 def business_print_clause():
-    """Certificates of approved name changes, and certificates issued by approved reissues."""
-    renamed = (select(ApplicationItem.certificate_id)
-               .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
-               .where(_approved(ApplicationKind.change),
-                      # change_fields is "name,employer"-like; no other field's value contains "name"
-                      CertificateApplication.change_fields.contains(ChangeField.name.value)))
-    reissued = (select(ApplicationItem.new_certificate_id)
-                .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
-                .where(_approved(ApplicationKind.reissue), ApplicationItem.new_certificate_id.is_not(None)))
-    return and_(Certificate.status == CertificateStatus.valid,
-                Certificate.id.in_(renamed.union(reissued).scalar_subquery()))
-
-
-def business_of(session: Session, certificate_ids) -> dict[int, CertificateApplication]:
-    """The approved application that put each certificate on 业务打印 (the latest one)."""
-    ids = list(certificate_ids)
-    if not ids:
-        return {}
-    rows = session.execute(
-        select(ApplicationItem.certificate_id, ApplicationItem.new_certificate_id, CertificateApplication)
-        .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
-        .where(CertificateApplication.status == ApplicationStatus.approved,
-               CertificateApplication.kind.in_((ApplicationKind.change, ApplicationKind.reissue)),
-               (ApplicationItem.certificate_id.in_(ids)) | (ApplicationItem.new_certificate_id.in_(ids)))
-        .order_by(CertificateApplication.reviewed_at)
-    ).all()
-    found: dict[int, CertificateApplication] = {}
-    for old_id, new_id, application in rows:
-        target = new_id if application.kind == ApplicationKind.reissue else old_id
-        if target in ids:
-            found[target] = application
-    return found
+    """Valid certificates of approved name changes, and certificates issued by approved reissues:
+    the province's approval marks them (``Certificate.business_print_application``)."""
+    return and_(Certificate.status == CertificateStatus.valid, Certificate.business_print_application_id.is_not(None))

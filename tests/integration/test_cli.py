@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
-from sqlalchemy import func, select
+from flask_migrate import downgrade, upgrade
+from sqlalchemy import func, select, text
 
 from app import create_app
 from models import Base, Batch, Certificate, NumberSegment, Organization, User, db
@@ -59,3 +59,42 @@ def test_migrations_build_exactly_the_models(tmp_path):
             diff = compare_metadata(context, Base.metadata)
         db.engine.dispose()
     assert diff == []
+
+
+def business_print_marks() -> dict[int, int]:
+    return dict(db.session.execute(select(Certificate.id, Certificate.business_print_application_id)
+                                   .where(Certificate.business_print_application_id.is_not(None))).all())
+
+
+def check_business_print_backfill() -> None:
+    """Migration 73a890e88329 fills Certificate.business_print_application from the approved
+    applications: on the demo it marks exactly what the approvals themselves marked — the
+    approved name change's certificate and the approved reissue's new one, not the employer change's."""
+    from models import ApplicationKind, ApplicationStatus, CertificateApplication
+    from tests.factories import business_print_marks_from_applications
+
+    marked = business_print_marks()
+    assert marked == business_print_marks_from_applications(db.session) and len(marked) == 2
+    employer_changed = {c.id for a in db.session.scalars(select(CertificateApplication).where(
+        CertificateApplication.status == ApplicationStatus.approved, CertificateApplication.kind == ApplicationKind.change,
+        CertificateApplication.change_fields == "employer")) for c in a.certificates}
+    assert employer_changed and not employer_changed & set(marked)
+    db.session.remove()
+    downgrade(revision="5d1f0a2b7c41")
+    upgrade()
+    assert business_print_marks() == marked
+
+
+def test_the_business_print_migration_marks_what_the_approvals_marked(tmp_path):
+    from seed.demo import build_demo
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/b.db"})
+    with app.app_context():
+        upgrade()
+        build_demo(db.session)
+        db.session.commit()
+        check_business_print_backfill()
+        # the migrations ran with SQLite's foreign keys off (migrations/env.py): back on after
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        db.session.remove()
+        db.engine.dispose()

@@ -9,6 +9,8 @@ from sqlalchemy import select, text
 
 from models import Base, Certificate, Organization, Person, db
 from models.base import include_for
+from tests.integration.test_cli import check_business_print_backfill
+from tests.postgres.pg_helpers import preserved_logging
 from workflows.search import starts_with
 
 
@@ -54,3 +56,18 @@ def test_the_planner_keeps_a_fine_histogram_of_issuers_and_employers(pg_app):
             "WHERE (attrelid = 'certificate'::regclass AND attname = 'issuer_id') "
             "OR (attrelid = 'person'::regclass AND attname = 'employer_id')")).all())
     assert targets == {"certificate.issuer_id": 1000, "person.employer_id": 1000}
+
+
+def test_the_business_print_migration_marks_what_the_approvals_marked_on_postgresql(pg_app):
+    with preserved_logging():
+        check_business_print_backfill()
+
+
+def test_business_print_reads_an_institutions_marked_certificates_from_the_partial_index(pg_app):
+    with db.engine.connect() as conn:
+        issuer = conn.scalar(select(Organization.id).where(Organization.code == "JG370101"))
+        conn.execute(text("SET enable_seqscan = off"))
+        plan = "\n".join(conn.scalars(text(
+            f"EXPLAIN SELECT id FROM certificate WHERE issuer_id = {issuer} AND status = 'valid' "
+            "AND business_print_application_id IS NOT NULL ORDER BY id DESC LIMIT 20")))
+    assert "ix_certificate_business_print" in plan and "Sort" not in plan, plan

@@ -24,7 +24,6 @@ from workflows.printing import (
     FIELDS,
     PRINT,
     QR_CODE,
-    business_of,
     business_print_clause,
     default_layout,
     layout_for,
@@ -155,7 +154,7 @@ def test_an_approved_name_change_needs_a_reprint(session):
     assert cert.print_status == P.unprinted and cert.printed_at is None
     assert logs(session, cert)[-1] == "needs_reprint"
     assert session.scalar(select(Certificate.id).where(Certificate.id == cert.id, business_print_clause()))
-    assert business_of(session, [cert.id])[cert.id].id == app.id
+    assert cert.business_print_application is app
 
 
 def test_an_employer_change_neither_unprints_nor_lists(session):
@@ -182,7 +181,22 @@ def test_business_print_lists_the_new_certificate_of_a_reissue_not_the_old(sessi
     new = app.items[0].new_certificate
     assert new.print_status == P.unprinted
     assert listed(session) - before == {new.id} and old.id not in listed(session)
-    assert business_of(session, [new.id, old.id]) == {new.id: app}
+    assert new.business_print_application is app and old.business_print_application is None
+
+
+def test_business_print_shows_the_latest_name_change_not_a_later_employer_change(session):
+    from tests.factories import org
+
+    cert = issued_certificates(session, "inst_jinan", employer=org(session, "QY370101"))[0]
+    first = make_application(session, "inst_jinan", "change", cert, fields=("name",), values={"new_name": "王一名"})
+    _approve(session, first)
+    second = make_application(session, "inst_jinan", "change", cert, fields=("name",), values={"new_name": "王二名"})
+    _approve(session, second)
+    assert cert.business_print_application is second
+    moved = make_application(session, "inst_jinan", "change", cert, fields=("employer",),
+                             values={"new_employer_id": org(session, "QY370102").id})
+    _approve(session, moved)
+    assert cert.business_print_application is second and cert.id in listed(session)
 
 
 def test_pending_applications_are_not_listed(session):

@@ -39,7 +39,13 @@ from seed.scale import (
     district_index,
     id_number_for,
 )
-from tests.factories import candidate_rows, rolled_back, shared_demo, user
+from tests.factories import (
+    business_print_marks_from_applications,
+    candidate_rows,
+    rolled_back,
+    shared_demo,
+    user,
+)
 from workflows.batch import BATCH, create_batch
 from workflows.numbering import SegmentKey, allocate_numbers
 from workflows.validators import parse_id_number
@@ -197,8 +203,12 @@ def test_denormalised_columns_paths_and_keys_are_consistent(s):
                           .where(Batch.institution_id != Certificate.issuer_id))
     assert mismatched == 0
     items = s.execute(select(ApplicationItem.certificate_id, CertificateApplication.person_id, Certificate.person_id)
-                      .join(CertificateApplication).join(Certificate, Certificate.id == ApplicationItem.certificate_id))
+                      .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
+                      .join(Certificate, Certificate.id == ApplicationItem.certificate_id))
     assert all(a == b for _, a, b in items)
+    marked = dict(s.execute(select(Certificate.id, Certificate.business_print_application_id)
+                            .where(Certificate.business_print_application_id.is_not(None))).all())
+    assert len(marked) > 10 and marked == business_print_marks_from_applications(s)  # 业务打印 as approvals mark it
     assert s.execute(text("PRAGMA foreign_key_check")).all() == []
 
     sample = s.scalars(select(Person.id_number).join(Certificate, Certificate.person_id == Person.id)
