@@ -294,11 +294,24 @@ class CertificateColumns:
         """Certificates linked by a reissue, through visibility: a link never names a hidden row."""
         return self.visible_query().filter(*predicates).order_by(Certificate.id).all()
 
+    def get_list(self, *args, **kwargs):
+        count, data = super().get_list(*args, **kwargs)
+        if isinstance(data, list):  # the page's printers in one query, not one per account (打印状态)
+            self._load_printers(c.printed_by_id for c in data)
+        return count, data
+
+    @staticmethod
+    def _load_printers(ids) -> dict[int, str]:
+        names = g.setdefault("printer_names", {})
+        missing = {i for i in ids if i is not None} - names.keys()
+        if missing:
+            names.update(db.session.execute(select(User.id, User.name).where(User.id.in_(missing))).all())
+        return names
+
     def printed_by(self, certificate) -> str:
         if certificate.printed_by_id is None:
             return ""
-        user = db.session.get(User, certificate.printed_by_id)
-        return user.name if user is not None else ""
+        return self._load_printers([certificate.printed_by_id]).get(certificate.printed_by_id, "")
 
     def business_log(self, certificate):
         """业务日志: every transition recorded against this certificate, oldest first."""
@@ -330,8 +343,7 @@ def _content(view, context, model, name):
     if application is None:
         return "-"
     if application.kind == ApplicationKind.reissue:
-        old = next((i.certificate.number for i in application.items if i.new_certificate_id == model.id), "")
-        text = f"遗失补办，原证书编号 {old}"
+        text = f"遗失补办，原证书编号 {model.replaces.number if model.replaces is not None else ''}"
     elif ChangeField.name in application.fields:
         text = f"姓名由「{application.old_name}」变更为「{application.new_name}」"
     else:
@@ -370,7 +382,8 @@ class BusinessPrintView(CertificateColumns, PrintMixin, WorkflowModelView):
         return query.where(business_print_clause())
 
     def get_query(self):
-        return super().get_query().options(joinedload(Certificate.business_print_application))
+        return super().get_query().options(joinedload(Certificate.business_print_application),
+                                           joinedload(Certificate.replaces))  # a reissue's 原证书编号
 
     @staticmethod
     def business(certificate):

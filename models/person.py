@@ -39,5 +39,8 @@ class Person(db.Model):
 
 
 # Name searches are prefix matches (workflows.search.starts_with): LIKE 'name%' on PostgreSQL uses
-# a b-tree only with text_pattern_ops whatever the database's collation (SQLite uses ix_person_name).
-Index("ix_person_name_pattern", Person.name, postgresql_ops={"name": "text_pattern_ops"}).ddl_if(dialect="postgresql")
+# a b-tree only with text_pattern_ops whatever the database's collation (SQLite uses ix_person_name,
+# whose entries hold the rowid, i.e. the id). With the id in the index a search reads the matching
+# persons' ids from the index alone (a surname matches ~8,000 persons at a million certificates).
+Index("ix_person_name_prefix", Person.name, Person.id,
+      postgresql_ops={"name": "text_pattern_ops"}).ddl_if(dialect="postgresql")

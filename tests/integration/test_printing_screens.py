@@ -208,7 +208,8 @@ def test_business_print_lists_approved_renames_and_reissues_to_print(login, sess
     page = client.get(f"{BUSINESS}/").get_data(as_text=True)
     for cert in waiting:
         assert cert.number in page
-    assert "遗失补办，原证书编号" in page and "变更为" in page
+    reissued = next(c for c in waiting if c.replaces_id)
+    assert f"遗失补办，原证书编号 {reissued.replaces.number}" in page and "变更为" in page
     others = [c for c in certs(session) if c not in waiting]
     assert not any(f">{c.number}<" in re.sub(r"\s+", "", page) for c in others[:5])
     assert "业务打印" in page and 'data-tab="unprinted"' in page
