@@ -192,7 +192,9 @@ class SecureModelView(AccessMixin, ModelView):
         give both the count and the page (issue 7: a surname matching ~8,000 persons cost two passes
         over their certificates, one to count and one for the first 20)."""
         bound = current_app.config["LIST_COUNT_LIMIT"]
-        ids = [ident for (ident,) in query.limit(bound + 1).offset(None).with_entities(self.model.id)]
+        # (a search over a one-to-many join may meet a row twice: each row once, in its first place)
+        stmt = query.limit(bound + 1).offset(None).with_entities(self.model.id).statement
+        ids = list(dict.fromkeys(db.session.scalars(stmt)))
         count = AtLeast(bound) if len(ids) > bound else len(ids)
         start = page * size if size else 0
         if size and start + size > bound < len(ids):  # a page beyond the bound: paginated as usual
