@@ -73,6 +73,9 @@ class Defaults:
     EXPORT_MAX_ROWS = 200_000
     # A list counts its rows up to this many, then says 「10,000+」: never a count of the whole table
     LIST_COUNT_LIMIT = 10_000
+    # A search finds someone: it reads up to this many matches, then says 「1,000+」 (narrow it) —
+    # a surname alone matches ~70,000 certificates at province scale
+    SEARCH_COUNT_LIMIT = 1_000
     LIST_MAX_PAGE = 5_000  # deeper than this: narrow the search (OFFSET never walks the whole table)
 
 
@@ -91,6 +94,7 @@ ENV_OVERRIDES = {
     "PAGE_SIZE": int,
     "EXPORT_MAX_ROWS": int,
     "LIST_COUNT_LIMIT": int,
+    "SEARCH_COUNT_LIMIT": int,
     "LIST_MAX_PAGE": int,
     "SESSION_COOKIE_SECURE": _bool,
     "PROXY_COUNT": int,

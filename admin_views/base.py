@@ -188,10 +188,11 @@ class SecureModelView(AccessMixin, ModelView):
         return count, (self._page_rows(query) if page else query.all())
 
     def _searched_page(self, query, page: int, size: int):
-        """A search reads its matches once: their ids in the list's order, up to the count's bound,
+        """A search reads its matches once: their ids in the list's order, up to SEARCH_COUNT_LIMIT,
         give both the count and the page (issue 7: a surname matching ~8,000 persons cost two passes
-        over their certificates, one to count and one for the first 20)."""
-        bound = current_app.config["LIST_COUNT_LIMIT"]
+        over their certificates, one to count and one for the first 20). A search is for finding:
+        beyond the bound it reads 「1,000+」, and the pages past it are paginated as usual."""
+        bound = current_app.config["SEARCH_COUNT_LIMIT"]
         # (a search over a one-to-many join may meet a row twice: each row once, in its first place)
         stmt = query.limit(bound + 1).offset(None).with_entities(self.model.id).statement
         ids = list(dict.fromkeys(db.session.scalars(stmt)))

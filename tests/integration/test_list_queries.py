@@ -226,7 +226,7 @@ def test_a_search_is_counted_and_paged_from_one_read_of_its_matches(app, login, 
         pages = [row_ids(browser.get(f"/admin/certificate_library/?search={prefix}&page={p}").get_data(as_text=True))
                  for p in range((len(matches) + 1) // 2)]
         assert sum(pages, []) == matches
-        app.config["LIST_COUNT_LIMIT"] = 3  # pages 0–1 from the ids read, 2 onwards past the bound
+        app.config["SEARCH_COUNT_LIMIT"] = 3  # pages 0–1 from the ids read, 2 onwards past the bound
         bounded = [browser.get(f"/admin/certificate_library/?search={prefix}&page={p}").get_data(as_text=True)
                    for p in range((len(matches) + 1) // 2)]
         assert all("列表 (3+)" in page for page in bounded)
