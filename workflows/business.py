@@ -139,9 +139,9 @@ def _apply_change(ctx: Context) -> None:
         certificate.endorsement_count = (certificate.endorsement_count or 0) + 1  # 签注 +1
         if ChangeField.name in fields:
             certificate.business_print_application = app  # 业务打印 lists it (003 §六.3)
-        if ChangeField.name in fields and certificate.print_status == PrintStatus.printed:
-            # the paper shows the old name: back to 业务打印's 待打印 (SPEC §5.2)
-            PRINT.fire(ctx.session, ctx.user, certificate, "needs_reprint", reason=f"姓名变更为{app.new_name}")
+            if certificate.print_status == PrintStatus.printed:
+                # the paper shows the old name: back to 业务打印's 待打印 (SPEC §5.2)
+                PRINT.fire(ctx.session, ctx.user, certificate, "needs_reprint", reason=f"姓名变更为{app.new_name}")
 
 
 def _apply_reissue(ctx: Context) -> None:
