@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 import settings
 from models import db
+from models.base import SQLITE_BEGIN
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -38,6 +39,12 @@ def create_app(config: dict | None = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_COUNT"], x_proto=app.config["PROXY_COUNT"])
 
+    # SMS_SENDER names a sender that can be built (a gateway with all its keys): a misconfigured
+    # deployment stops here with the missing variables named, never at a user's sign-in.
+    from workflows.sms import get_sender
+
+    get_sender(app.config, app.instance_path)
+
     db.init_app(app)
 
     from flask_migrate import Migrate
@@ -50,6 +57,9 @@ def create_app(config: dict | None = None) -> Flask:
     admin_views.init_app(app)
     seed.init_app(app)
     app.cli.add_command(segments_cli)
+    from admin_views.exports import jobs_cli
+
+    app.cli.add_command(jobs_cli)
     return app
 
 
@@ -81,9 +91,13 @@ def _sqlite_connect(dbapi_connection, connection_record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(conn):
     """BEGIN IMMEDIATE takes SQLite's write lock up front, so two processes never both read a
-    number segment and then race to write it (SPEC §4); it also makes SAVEPOINTs reliable."""
+    number segment and then race to write it (SPEC §4); it also makes SAVEPOINTs reliable.
+
+    Work that only reads, for long (an export job walking 200,000 certificates), asks for a
+    deferred transaction instead (``read_only(engine)``): in WAL mode it takes no lock at all, so
+    users' requests keep writing while it runs (issue 16)."""
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get(SQLITE_BEGIN, 'IMMEDIATE')}")
 
 
 @click.group("segments", help="证书号段 (SPEC §4).")

@@ -39,7 +39,20 @@ class Defaults:
     SMS_RESEND_SECONDS = 60
     SMS_SENDER = "outbox"  # development sender: appends to instance/sms_outbox.log
     SMS_OUTBOX_PATH = None  # default <instance>/sms_outbox.log
-    SMS_SHOW_CODE = True  # demo default: the code is shown on the page as well
+    SMS_SHOW_CODE = True  # demo default: the code is shown on the page as well (development senders only)
+    # SMS_SENDER = "tencent": Tencent Cloud SMS (workflows/sms.py). The keys come from the environment;
+    # the template (模板) takes {1} the code and {2} the minutes it is valid.
+    TENCENTCLOUD_SECRET_ID = None
+    TENCENTCLOUD_SECRET_KEY = None
+    SMS_TENCENT_SDK_APP_ID = None  # 短信 SdkAppId
+    SMS_TENCENT_SIGN_NAME = None  # 签名, as approved
+    SMS_TENCENT_TEMPLATE_ID = None  # 模板 ID, as approved
+    SMS_TENCENT_REGION = "ap-guangzhou"
+    SMS_TENCENT_ENDPOINT = "sms.tencentcloudapi.com"  # or http(s)://host:port (tests: a loopback server)
+    # A sign-in waits for the send: each attempt has SMS_TIMEOUT_SECONDS, a gateway that did not
+    # answer is tried SMS_RETRIES more times, a refusal never; at most 10 s in all.
+    SMS_TIMEOUT_SECONDS = 3
+    SMS_RETRIES = 1
 
     # SPEC §11 Excel limits
     UPLOAD_MAX_BYTES = 5 * 1024 * 1024
@@ -71,6 +84,20 @@ class Defaults:
 
     PAGE_SIZE = 20
     EXPORT_MAX_ROWS = 200_000
+    # Issue 16: an export of more rows than this runs as a job (我的导出, progress bar); smaller
+    # ones are written inside the request (5,000 certificates: ~0.4 s)
+    EXPORT_INLINE_MAX_ROWS = 5_000
+    EXPORT_JOBS_PER_USER = 3  # jobs queued or running per user; the next 导出 is refused until one ends
+    EXPORT_FILE_TTL_HOURS = 24  # a finished export can be downloaded this long, then its file is deleted
+    # The job worker (`flask jobs worker`): a running job's worker writes a heartbeat every
+    # JOB_BEAT_SECONDS; one silent for JOB_LEASE_SECONDS is presumed dead and its job queued again,
+    # up to JOB_MAX_ATTEMPTS runs, then failed with a message
+    JOB_LEASE_SECONDS = 60
+    JOB_BEAT_SECONDS = 2.0
+    JOB_MAX_ATTEMPTS = 2
+    JOB_POLL_SECONDS = 1.0
+    JOB_WORKER_NICE = 10  # the worker yields the CPU to the web workers serving pages
+    SERVER_TIMING = False  # Server-Timing: cpu;dur=… on every response (bench/served.py)
     # A list counts its rows up to this many, then says 「10,000+」: never a count of the whole table
     LIST_COUNT_LIMIT = 10_000
     # A search finds someone: it reads up to this many matches, then says 「1,000+」 (narrow it) —
@@ -88,11 +115,29 @@ ENV_OVERRIDES = {
     "SMS_CODE_TTL_MINUTES": int,
     "SMS_CODE_MAX_ATTEMPTS": int,
     "SMS_RESEND_SECONDS": int,
+    "TENCENTCLOUD_SECRET_ID": str,
+    "TENCENTCLOUD_SECRET_KEY": str,
+    "SMS_TENCENT_SDK_APP_ID": str,
+    "SMS_TENCENT_SIGN_NAME": str,
+    "SMS_TENCENT_TEMPLATE_ID": str,
+    "SMS_TENCENT_REGION": str,
+    "SMS_TENCENT_ENDPOINT": str,
+    "SMS_TIMEOUT_SECONDS": float,
+    "SMS_RETRIES": int,
     "IDLE_TIMEOUT_MINUTES": int,
     "LOGIN_MAX_FAILURES": int,
     "LOGIN_LOCK_MINUTES": int,
     "PAGE_SIZE": int,
     "EXPORT_MAX_ROWS": int,
+    "EXPORT_INLINE_MAX_ROWS": int,
+    "EXPORT_JOBS_PER_USER": int,
+    "EXPORT_FILE_TTL_HOURS": float,
+    "JOB_LEASE_SECONDS": float,
+    "JOB_BEAT_SECONDS": float,
+    "JOB_MAX_ATTEMPTS": int,
+    "JOB_POLL_SECONDS": float,
+    "JOB_WORKER_NICE": int,
+    "SERVER_TIMING": _bool,
     "LIST_COUNT_LIMIT": int,
     "SEARCH_COUNT_LIMIT": int,
     "LIST_MAX_PAGE": int,

@@ -1,7 +1,8 @@
 """Flask-Admin views, public pages and templates (ARCHITECTURE: admin_views/).
 
 ``init_app`` wires the extensions in one place: Babel (Flask-Admin's zh_Hans_CN), CSRF on
-every POST, Flask-Login, the admin with its menus, the public blueprints and error pages.
+every POST, Flask-Login, the admin with its menus, the public blueprints and error pages;
+``hardening`` adds what every request and response passes through (input checks, security headers).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ def _batch_state(value) -> str:
 
 
 def init_app(app: Flask) -> None:
-    Babel(app, locale_selector=_locale)
-    csrf.init_app(app)
-
-    from admin_views import accounts, auth, menu, verify
+    from admin_views import accounts, auth, hardening, menu, verify
     from admin_views.base import may_open
 
+    Babel(app, locale_selector=_locale)
+    hardening.init_app(app)  # before CSRF: a NUL byte is refused before anything reads the form
+    csrf.init_app(app)
     auth.init_app(app)
     accounts.init_app(app)
     menu.init_app(app)

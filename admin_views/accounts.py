@@ -32,7 +32,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
-from admin_views.auth import _cfg, _show_code
+from admin_views.auth import _cfg
 from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip, transition_logs
 from models import (
     AccountKind,
@@ -60,7 +60,7 @@ from workflows.enterprise import (
 )
 from workflows.organizations import city_names
 from workflows.search import TermKind, starts_with
-from workflows.sms import get_sender
+from workflows.sms import get_sender, shows_code
 from workflows.validators import check_phone
 from workflows.verification import hit
 from workflows.visibility import visible
@@ -123,7 +123,7 @@ def _normal_phone(raw: str | None) -> str | None:
 def _hint_for(phone: str | None) -> str | None:
     """The demo hint of the last code sent from this browser, while the same phone is typed."""
     state = session.get(SMS_STATE)
-    if not (_show_code() and isinstance(state, dict) and phone):
+    if not (shows_code(current_app.config) and isinstance(state, dict) and phone):
         return None
     return state.get("hint") if state.get("phone") == _normal_phone(phone) else None
 
@@ -147,7 +147,7 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
     ttl = _cfg("SMS_CODE_TTL_MINUTES", 5)
     try:
         code = rules.issue_code(db.session, phone, rules.Purpose.REGISTER, sender, now=now, ttl_minutes=ttl,
-                                resend_seconds=resend)
+                                resend_seconds=resend, before_send=db.session.commit)
     except rules.SmsThrottled as exc:
         db.session.commit()  # the client counter
         # the code sent a moment ago still works
@@ -156,9 +156,9 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
         db.session.commit()  # nothing of the code was stored: a failed send does not start the throttle
         return SmsResult(False, 502, "danger", exc.message, phone)
     db.session.commit()
-    session[SMS_STATE] = {"phone": phone, "hint": code if _show_code() else None}
+    session[SMS_STATE] = {"phone": phone, "hint": code if shows_code(current_app.config) else None}
     return SmsResult(True, 200, "success", f"验证码已发送至 {rules.mask_phone(phone)}，{ttl}分钟内有效", phone,
-                     code if _show_code() else None, resend)
+                     code if shows_code(current_app.config) else None, resend)
 
 
 @bp.route("/register/sms", methods=["POST"])

@@ -15,6 +15,7 @@ from flask import (
     Flask,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -23,16 +24,15 @@ from flask import (
 )
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
 from admin_views.base import client_ip
 from models import User, db
-from models.base import utcnow
-from workflows import WorkflowError
+from models.base import OutOfRange, utcnow
+from workflows import WorkflowError, sessions
 from workflows import auth as rules
-from workflows.sms import get_sender
+from workflows.sms import get_sender, shows_code
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -42,6 +42,7 @@ login_manager = LoginManager()
 PENDING = "auth_pending"
 RESET = "auth_reset"
 LAST_SEEN = "last_seen"
+SID = "sid"  # the server-side session's id (workflows.sessions): a cookie without an open one is refused
 # How long a half-finished sign-in or password reset waits for its SMS code.
 PENDING_MINUTES = 10
 # Endpoints a visitor uses before being signed in; an expired session does not bounce them.
@@ -61,13 +62,18 @@ def init_app(app: Flask) -> None:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    """Every request re-reads the account: disabling it or taking its organization offline
-    ends the session at the next click (SPEC §1)."""
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
+    """Every request re-reads the account and its server-side session: disabling the account, taking
+    its organization offline, or ending the session (退出, 修改密码 elsewhere, 重置密码 …) signs the
+    cookie out at its next click (SPEC §1, §9; issue 16)."""
+    row = sessions.find(db.session, session.get(SID))
+    if row is None or row.ended_at is not None or str(row.user_id) != str(user_id):
+        g.ended_session = row
         return None
-    return user if rules.may_stay_signed_in(user) else None
+    user = db.session.get(User, row.user_id)
+    if not rules.may_stay_signed_in(user):
+        return None
+    g.user_session = row
+    return user
 
 
 # --- forms -------------------------------------------------------------------------------
@@ -109,14 +115,17 @@ def _cfg(name: str, default):
 
 
 def _send_code(user: User, purpose: str, now: datetime) -> str:
+    """A code to ``user``'s phone. What the request did so far is committed before the gateway is
+    called (``before_send``): no lock is held while it answers (issue 16)."""
     sender = get_sender(current_app.config, current_app.instance_path)
     return rules.issue_code(db.session, user, purpose, sender, now=now,
                             ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                            resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+                            resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), before_send=db.session.commit)
 
 
 def _show_code() -> bool:
-    return bool(_cfg("SMS_SHOW_CODE", False))
+    """SMS_SHOW_CODE, honoured only with a development sender (never with a real gateway)."""
+    return shows_code(current_app.config)
 
 
 def _parse_time(value) -> datetime | None:
@@ -158,8 +167,6 @@ def _pending(key: str) -> tuple[User | None, dict]:
     if started is None or utcnow() - started > timedelta(minutes=PENDING_MINUTES):
         session.pop(key, None)
         return None, {}
-    if data.get("uid") is None:
-        return None, data  # 找回密码 for a username without a usable account: no user, same page
     user = db.session.get(User, data.get("uid")) if isinstance(data.get("uid"), int) else None
     if user is None:
         session.pop(key, None)
@@ -177,27 +184,39 @@ def _end_session() -> None:
 
 @bp.before_app_request
 def _guard_session():
-    """SPEC §9: 30 minutes idle ends the session; a reset password must be changed first."""
+    """SPEC §9: 30 minutes idle ends the session; a reset password must be changed first; a cookie
+    whose server-side session has ended (issue 16) is signed out and sent to 登录."""
     endpoint = request.endpoint or ""
     if endpoint == "static" or endpoint.endswith(".static"):
         return None
     if "_user_id" not in session:
         return None
     if not current_user.is_authenticated:
-        # The loader refused the account: disabled, or its organization left 'active'.
+        # The loader refused: the session was ended on the server, the account disabled, or its
+        # organization left 'active'.
+        ended = g.get("ended_session")
         try:
             user = db.session.get(User, int(session["_user_id"]))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OutOfRange):
             user = None
+        refusal = rules.login_refusal(user) if user is not None else None
+        if ended is not None and ended.ended_at is not None and user is not None and ended.user_id == user.id:
+            # a replayed cookie is worth a line in the 操作日志 (who, from where, which ended session)
+            rules.record_logout(db.session, user, reason=f"已失效的登录会话被再次使用，已拒绝（{ended.end_reason}）",
+                                ip=client_ip())
+            db.session.commit()
         _end_session()
-        flash(rules.login_refusal(user) if user is not None else "请重新登录", "warning")
+        flash(refusal or sessions.message(ended), "warning")
         return None if endpoint in PUBLIC_ENDPOINTS else redirect(url_for("auth.login"))
 
     now = utcnow()
+    row = g.get("user_session")
     last_seen = _parse_time(session.get(LAST_SEEN))
     idle = timedelta(minutes=_cfg("IDLE_TIMEOUT_MINUTES", 30))
-    if last_seen is not None and now - last_seen > idle:
+    if (last_seen is not None and now - last_seen > idle) or (row is not None and sessions.idle_too_long(row, idle, now)):
         rules.record_logout(db.session, current_user._get_current_object(), reason="登录超时，自动退出", ip=client_ip())
+        if row is not None:
+            sessions.end(row, sessions.Reason.IDLE, now)
         db.session.commit()
         _end_session()
         flash("登录超时，请重新登录", "warning")
@@ -206,6 +225,8 @@ def _guard_session():
         target = safe_next(request.full_path) if request.method == "GET" else None
         return redirect(url_for("auth.login", next=target) if target else url_for("auth.login"))
     session[LAST_SEEN] = now.isoformat()
+    if row is not None and sessions.touch(row, now):
+        db.session.commit()
 
     if current_user.must_change_password and not endpoint.startswith("auth."):
         return redirect(url_for("auth.change_password"))
@@ -269,10 +290,14 @@ def login_sms():
         else:
             db.session.commit()
             target = pending.get("next") or url_for("admin.index")
+            sid = sessions.start(db.session, user, now=now, ip=client_ip(),
+                                 user_agent=request.headers.get("User-Agent"))
+            db.session.commit()
             # A fresh session (and CSRF token) for the signed-in user.
             session.clear()
             login_user(user)
             session.permanent = True
+            session[SID] = sid
             session[LAST_SEEN] = now.isoformat()
             return redirect(target)
     return render_template("auth/sms.html", form=form, phone=rules.mask_phone(user.phone),
@@ -310,6 +335,8 @@ def _resend(user: User, purpose: str, key: str, pending: dict) -> None:
 def logout():
     if current_user.is_authenticated:
         rules.record_logout(db.session, current_user._get_current_object(), ip=client_ip())
+        if g.get("user_session") is not None:
+            sessions.end(g.user_session, sessions.Reason.LOGOUT)  # a copy of the cookie is now worthless
         db.session.commit()
     _end_session()
     flash("已退出登录", "success")
@@ -327,7 +354,7 @@ def change_password():
     if form.validate_on_submit():
         try:
             rules.change_password(db.session, user, form.old_password.data, form.new_password.data,
-                                  form.confirm_password.data)
+                                  form.confirm_password.data, keep=g.get("user_session"))
         except WorkflowError as exc:
             db.session.rollback()
             flash(exc.message, "danger")
@@ -338,44 +365,68 @@ def change_password():
     return render_template("auth/password.html", form=form, forced=user.must_change_password)
 
 
+# 找回密码 answers the same, word for word and limit for limit, whether or not the account exists
+# (issue 16): the page keeps only the username typed, and workflows.auth keys the codes by it.
+RESEND_SENT = "验证码已重新发送，请查收短信"
+
+
+def _reset_pending() -> dict | None:
+    data = session.get(RESET)
+    if not isinstance(data, dict) or not isinstance(data.get("subject"), str):
+        return None
+    started = _parse_time(data.get("at"))
+    if started is None or utcnow() - started > timedelta(minutes=PENDING_MINUTES):
+        session.pop(RESET, None)
+        return None
+    return data
+
+
+def _start_reset(username: str, now: datetime) -> str | None:
+    """Step one (and 重新发送): "sent" or "throttled" (flashed) — alike for real and unknown accounts —
+    or None when the form must be shown again (its message flashed)."""
+    sender = get_sender(current_app.config, current_app.instance_path)
+    code = None
+    try:
+        code = rules.start_password_reset(db.session, username, sender, now=now,
+                                          ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
+                                          resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), ip=client_ip(),
+                                          before_send=db.session.commit)
+    except rules.SmsThrottled as exc:
+        db.session.commit()
+        flash(exc.message, "warning")  # the code sent a moment ago still works
+        outcome = "throttled"
+    except WorkflowError as exc:
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return None
+    else:
+        outcome = "sent"
+    db.session.commit()
+    previous = _reset_pending() or {}
+    hint = code if code and _show_code() else (previous.get("hint") if previous.get("subject") == username else None)
+    session[RESET] = {"subject": username, "at": now.isoformat(), **({"hint": hint} if hint else {})}
+    return outcome
+
+
 @bp.route("/forgot", methods=["GET", "POST"])
 def forgot():
     form = ForgotForm()
     if form.validate_on_submit():
-        now = utcnow()
-        sender = get_sender(current_app.config, current_app.instance_path)
-        code = None
-        try:
-            user, code = rules.start_password_reset(db.session, form.username.data, sender, now=now,
-                                                    ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                                    resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), ip=client_ip())
-        except rules.SmsThrottled as exc:
-            flash(exc.message, "warning")  # the code sent a moment ago still works
-            user = db.session.scalars(select(User).where(User.username == form.username.data.strip())).first()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return render_template("auth/forgot.html", form=form, step="username")
-        db.session.commit()
-        # the same answer whether or not the account exists (no username enumeration)
-        session[RESET] = {"uid": user.id if user else None, "at": now.isoformat(),
-                          **({"hint": code} if code and _show_code() else {})}
-        return redirect(url_for("auth.forgot_reset"))
+        if _start_reset(form.username.data.strip(), utcnow()):
+            return redirect(url_for("auth.forgot_reset"))
     return render_template("auth/forgot.html", form=form, step="username")
 
 
 @bp.route("/forgot/reset", methods=["GET", "POST"])
 def forgot_reset():
-    user, pending = _pending(RESET)
-    if user is None and not pending:
+    pending = _reset_pending()
+    if pending is None:
         flash("请先输入用户名获取验证码", "warning")
         return redirect(url_for("auth.forgot"))
     form = ResetForm()
-    if form.validate_on_submit() and user is None:
-        flash("验证码错误", "danger")  # what a wrong code for a real account says
-    elif request.method == "POST" and user is not None and form.validate():
+    if form.validate_on_submit():
         try:
-            rules.reset_password_with_code(db.session, user, form.code.data, form.new_password.data,
+            rules.reset_password_with_code(db.session, pending["subject"], form.code.data, form.new_password.data,
                                            form.confirm_password.data, now=utcnow(),
                                            max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
         except WorkflowError as exc:
@@ -391,14 +442,12 @@ def forgot_reset():
                            resend_url=url_for("auth.forgot_resend"))
 
 
-
 @bp.route("/forgot/resend", methods=["POST"])
 def forgot_resend():
-    user, pending = _pending(RESET)
-    if user is None:
-        if pending:
-            return redirect(url_for("auth.forgot_reset"))
+    pending = _reset_pending()
+    if pending is None:
         flash("请先输入用户名获取验证码", "warning")
         return redirect(url_for("auth.forgot"))
-    _resend(user, rules.Purpose.RESET, RESET, pending)
+    if _start_reset(pending["subject"], utcnow()) == "sent":
+        flash(RESEND_SENT, "success")
     return redirect(url_for("auth.forgot_reset"))

@@ -10,25 +10,29 @@ empty one is refused by the engine, not only by the browser.
 from __future__ import annotations
 
 import enum
+import os
+import tempfile
 from datetime import datetime
 from functools import partial
 from urllib.parse import quote
 
-from flask import Response, abort, current_app, flash, g, redirect, request, stream_with_context, url_for
+from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_admin.helpers import get_redirect_target
 from flask_admin.model import typefmt
 from flask_login import current_user
 from sqlalchemy import false, or_
 from sqlalchemy import inspect as sa_inspect
+from werkzeug.wsgi import wrap_file
 
 from models import Attachment, db
-from models.base import format_local, local_today
+from models.base import CheckedInteger, format_local, local_today
 from workflows import FormErrors, StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
-from workflows.excel import stream_xlsx
+from workflows.excel import write_xlsx
 from workflows.search import TermKind, classify
 from workflows.visibility import clause, get_visible, load_visible
 
@@ -94,6 +98,16 @@ class BoundedCount:
         return AtLeast(self.limit) if n > self.limit else n
 
 
+class FilterConverter(sqla_filters.FilterConverter):
+    """Flask-Admin picks a column's filters by its type's class name: our range-checked integers
+    (models.base.CheckedInteger) filter as the integers they are."""
+
+    def convert(self, type_name, column, name, **kwargs):
+        if type_name == CheckedInteger.__name__:
+            type_name = "Integer"
+        return super().convert(type_name, column, name, **kwargs)
+
+
 class AccessMixin:
     """Who may open a view: ``kinds`` of organization, a ``permission``, individuals or not."""
 
@@ -132,6 +146,7 @@ class SecureModelView(AccessMixin, ModelView):
     # search: TermKind -> callable(term) returning a predicate on the model (exact, indexed)
     search_rules: dict = {}
     search_hint = "搜索"
+    filter_converter = FilterConverter()
 
     def __init__(self, model, session=None, **kwargs):
         super().__init__(model, session or db.session, **kwargs)
@@ -301,35 +316,83 @@ class SecureModelView(AccessMixin, ModelView):
     def can_stream_export(self) -> bool:
         return bool(self.export_columns)
 
-    @expose("/export.xlsx")
-    def export_xlsx_view(self):
-        """The list as it is filtered, searched and sorted now, as .xlsx."""
-        if not self.export_columns:
-            abort(404)
+    def export_list(self):
+        """(count, query) of the list as it is filtered, searched and sorted now, counted up to
+        EXPORT_MAX_ROWS (an ``AtLeast`` beyond it). Runs in the request that asks and, for a large
+        export, again in the job (the same query string, the same user), so the file is what
+        the list showed — through the same visibility."""
         args = self._get_list_extra_args()
         sort = self._get_column_by_idx(args.sort)
+        g.count_limit = current_app.config["EXPORT_MAX_ROWS"]  # the export's bound, not the list's
+        try:
+            return self.get_list(0, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
+                                 execute=False, page_size=0)
+        finally:
+            g.count_limit = None
+
+    def too_many_to_export(self, count) -> str | None:
         limit = current_app.config["EXPORT_MAX_ROWS"]
-        g.count_limit = limit  # counted up to the export's bound, not the list's
-        count, query = self.get_list(0, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
-                                     execute=False, page_size=0)
-        if isinstance(count, AtLeast):  # more rows than the bound
-            flash(f"导出数据共 {count} 条，超过上限 {limit} 条，请缩小查询范围后再导出", "error")
-            return redirect(self.get_url(".index_view", **args.extra_args))
-        log(db.session, current_user, Kind.EXPORT, f"导出{self.name}：{count} 条", object_type=self.endpoint,
-            ip=client_ip())
-        db.session.commit()
-        headers = [h for h, _, _ in self.export_columns]
-        text_columns = {i for i, (_, _, is_text) in enumerate(self.export_columns) if is_text}
+        if isinstance(count, AtLeast):
+            return f"导出数据共 {count} 条，超过上限 {limit:,} 条，请缩小查询范围后再导出"
+        return None
+
+    def write_export(self, query, path: str, progress=None) -> int:
+        """The .xlsx of ``query``'s rows at ``path``; returns the rows written."""
+        columns = self.export_columns
 
         def rows():
             for obj in self.export_query(query).yield_per(1000):
-                yield [getter(obj) for _, getter, _ in self.export_columns]
+                yield [getter(obj) for _, getter, _ in columns]
 
-        body = stream_with_context(stream_xlsx(headers, rows(), sheet_name=self.name[:31], text_columns=text_columns))
-        response = Response(body, mimetype=XLSX_MIMETYPE)
-        response.headers["Content-Disposition"] = (
-            f"attachment; filename*=UTF-8''{quote(self.export_filename)}-{local_today():%Y%m%d}.xlsx")
-        return response
+        return write_xlsx(path, [h for h, _, _ in columns], rows(), sheet_name=self.name[:31],
+                          text_columns={i for i, (_, _, is_text) in enumerate(columns) if is_text},
+                          progress=progress)
+
+    def export_download_name(self) -> str:
+        return f"{self.export_filename}-{local_today():%Y%m%d}.xlsx"
+
+    @expose("/export.xlsx", methods=("POST",))
+    def export_xlsx_view(self):
+        """导出: the list as it is filtered, searched and sorted now (the query string), as .xlsx. Up
+        to EXPORT_INLINE_MAX_ROWS rows the file is written here and sent; more rows become an export
+        job (我的导出: progress, then the file), so no request holds a worker for long (issue 16).
+        A POST with the CSRF token: it may queue work in the user's name."""
+        if not self.export_columns:
+            abort(404)
+        args = self._get_list_extra_args()
+        count, query = self.export_list()
+        refusal = self.too_many_to_export(count)
+        if refusal:
+            flash(refusal, "error")
+            return redirect(self.get_url(".index_view", **args.extra_args))
+        if count > current_app.config["EXPORT_INLINE_MAX_ROWS"]:
+            return self._queue_export(count, args)
+        path = temp_file_path("export-")
+        try:
+            rows = self.write_export(query, path)
+            log(db.session, current_user, Kind.EXPORT, f"导出{self.name}：{rows:,} 条", object_type=self.endpoint,
+                ip=client_ip())
+            db.session.commit()
+        except BaseException:
+            os.unlink(path)
+            raise
+        return file_response(path, self.export_download_name(), XLSX_MIMETYPE)
+
+    def _queue_export(self, count: int, args):
+        from models import JobKind
+        from workflows.jobs import enqueue
+
+        try:
+            job = enqueue(db.session, current_user, kind=JobKind.export, title=self.name, endpoint=self.endpoint,
+                          arguments=request.query_string.decode("utf-8", "replace"), total=int(count),
+                          limit=current_app.config["EXPORT_JOBS_PER_USER"], ip=client_ip())
+            db.session.commit()
+        except WorkflowError as exc:
+            db.session.rollback()
+            flash(exc.message, "error")
+            return redirect(self.get_url(".index_view", **args.extra_args))
+        flash(f"导出数据共 {int(count):,} 条，已加入导出队列，可在「我的导出」查看进度并下载", "success")
+        return redirect(url_for("my_export.index_view", job=job.id))
 
     # -- tabs ----------------------------------------------------------------------------
     tabs: list = []  # [(key, label, predicate-callable or None)]
@@ -519,6 +582,32 @@ def transition_logs(object_type: str, object_id: int) -> list:
             .where(TransitionLog.object_type == object_type, TransitionLog.object_id == object_id)
             .order_by(TransitionLog.id))
     return db.session.scalars(stmt.where(clause(current_user, TransitionLog))).all()
+
+
+def temp_file_path(prefix: str, suffix: str = ".xlsx") -> str:
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    os.close(fd)
+    return path
+
+
+def file_response(path: str, download_name: str, mimetype: str) -> Response:
+    """A finished file on disk as a download, with no database work left to do (issue 16): the body
+    never touches a session, so no transaction outlives the request however the download ends.
+
+    The path is unlinked at once; the open handle keeps the data until the response is closed —
+    completed, aborted by the client, or the worker killed — and then the disk space is freed."""
+    fh = open(path, "rb")
+    try:
+        os.unlink(path)
+        size = os.fstat(fh.fileno()).st_size
+        response = Response(wrap_file(request.environ, fh), mimetype=mimetype, direct_passthrough=True)
+    except BaseException:
+        fh.close()
+        raise
+    response.content_length = size
+    response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def log_download(obj, what: str) -> None:

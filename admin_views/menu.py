@@ -140,11 +140,14 @@ def _link(endpoint: str, **values) -> str | None:
 
 
 def init_app(app: Flask) -> None:
+    from admin_views.hardening import csp_nonce
+
     admin = Admin(
         app,
         name=APP_NAME,
         theme=Bootstrap4Theme(base_template="layout.html", fluid=True),
         index_view=HomeView(name="首页", url="/admin"),
+        csp_nonce_generator=csp_nonce,  # the nonce of this response's Content-Security-Policy
     )
     from admin_views import (
         accounts,
@@ -154,6 +157,7 @@ def init_app(app: Flask) -> None:
         certificates,
         datafix,
         enterprise,
+        exports,
         logs,
         messages,
         organizations,
@@ -173,6 +177,7 @@ def init_app(app: Flask) -> None:
     registrations.register(admin)
     appeals.register(admin)
     messages.register(admin)
+    exports.register(admin)
     settings.register(admin)
     organizations.register(admin)
     users.register(admin)

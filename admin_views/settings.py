@@ -29,7 +29,7 @@ from workflows.profile import (
     update_name,
     update_org_profile,
 )
-from workflows.sms import get_sender
+from workflows.sms import get_sender, shows_code
 from workflows.validators import check_phone, mask_id_number
 
 # The new number waiting for its SMS code, between 获取验证码 and 确定 (Flask session).
@@ -96,7 +96,7 @@ class ProfileView(_HiddenView):
 
     def _phone_page(self, typed=None):
         pending = self._pending()
-        hint = pending.get("hint") if _cfg("SMS_SHOW_CODE", False) else None
+        hint = pending.get("hint") if shows_code(current_app.config) else None
         return self.render("settings/phone.html", pending=pending, typed=typed, hint=hint,
                            new_phone=mask_phone(pending.get("phone")), **self._page())
 
@@ -113,7 +113,8 @@ class ProfileView(_HiddenView):
         try:
             phone, code = start_phone_change(db.session, user, typed, sender, now=now,
                                              ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                             resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+                                             resend_seconds=_cfg("SMS_RESEND_SECONDS", 60),
+                                             before_send=db.session.commit)
         except SmsThrottled as exc:
             # A code went to this number less than a minute ago and still works: go on to enter it.
             db.session.rollback()
@@ -129,7 +130,7 @@ class ProfileView(_HiddenView):
             return self._phone_page(typed)
         db.session.commit()
         pending = {"uid": user.id, "phone": phone, "at": now.isoformat()}
-        if _cfg("SMS_SHOW_CODE", False):
+        if shows_code(current_app.config):
             pending["hint"] = code
         session[PHONE_PENDING] = pending
         flash(f"验证码已发送至 {mask_phone(phone)}", "success")

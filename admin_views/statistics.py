@@ -7,22 +7,22 @@ counts go through ``workflows.visibility`` (``workflows.statistics``).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date
-from urllib.parse import quote
 
-from flask import Response, flash, request, stream_with_context, url_for
+from flask import flash, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from admin_views.base import XLSX_MIMETYPE, AccessMixin, client_ip
+from admin_views.base import XLSX_MIMETYPE, AccessMixin, client_ip, file_response, temp_file_path
 from models import Occupation, db
 from models.base import local_today
 from models.org import OrgKind
 from models.user import Permission
 from workflows.audit import Kind, log
-from workflows.excel import stream_xlsx
+from workflows.excel import write_xlsx
 from workflows.statistics import issued_per_city, issued_per_institution
 
 DIRECT_KEY = "direct"  # ?city=direct: the 省直所, whose certificates have no city authority
@@ -129,12 +129,13 @@ class StatisticsView(AccessMixin, BaseView):
             object_type=self.endpoint, detail=f.args(), ip=client_ip())
         db.session.commit()
         data = [(r.name, r.count) for r in rows]
-        body = stream_with_context(stream_xlsx([first_title, "发证数量"], data, sheet_name="证书生成统计",
-                                               text_columns={0}))
-        response = Response(body, mimetype=XLSX_MIMETYPE)
-        response.headers["Content-Disposition"] = (
-            f"attachment; filename*=UTF-8''{quote('证书生成统计')}-{local_today():%Y%m%d}.xlsx")
-        return response
+        path = temp_file_path("statistics-")
+        try:
+            write_xlsx(path, [first_title, "发证数量"], data, sheet_name="证书生成统计", text_columns={0})
+        except BaseException:
+            os.unlink(path)
+            raise
+        return file_response(path, f"证书生成统计-{local_today():%Y%m%d}.xlsx", XLSX_MIMETYPE)
 
 
 def register(admin) -> None:

@@ -81,9 +81,11 @@ def _too_many(form: VerifyForm, wait: int):
 
 @bp.after_request
 def _private(response):
-    """Results are per visitor and the QR token sits in the URL: no caches, no Referer."""
+    """Results are per visitor and the QR token sits in the URL: no caches, and the Referer (with the
+    token) never leaves the site — but is sent to the site itself: Flask-WTF's CSRF check behind HTTPS
+    refuses a POST without a same-origin Referer, so `no-referrer` broke the form there."""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
 

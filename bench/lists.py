@@ -51,7 +51,7 @@ SEQ_SCAN = re.compile(r"Seq Scan on (certificate|person)\b|\bSCAN (certificate|p
 
 
 def _token(page: str) -> str:
-    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
 
 
 def sign_in(app, username: str):

@@ -96,9 +96,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        from models.base import include_for
+        from models.base import include_for, render_item
 
         conf_args.setdefault("include_object", include_for(connection.dialect.name))
+        conf_args.setdefault("render_item", render_item)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

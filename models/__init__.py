@@ -23,6 +23,7 @@ from models.certificate import (
     PrintFormatField,
     PrintStatus,
 )
+from models.job import IN_FLIGHT, Job, JobChunk, JobKind, JobStatus
 from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
 from models.person import Person
 from models.ratelimit import RateLimitHit
@@ -40,12 +41,12 @@ from models.registration import (
     RegistrationKind,
     RegistrationStatus,
 )
-from models.user import Permission, Role, SmsCode, User, UserPermission
+from models.user import Permission, Role, SmsCode, User, UserPermission, UserSession
 
 __all__ = [
     "db", "Base",
     "Organization", "OrgKind", "OrgStatus", "Occupation", "Level", "ScopeItem",
-    "User", "Role", "Permission", "UserPermission", "SmsCode",
+    "User", "Role", "Permission", "UserPermission", "SmsCode", "UserSession",
     "Person",
     "Batch", "BatchStatus", "Candidate",
     "CertificateApplication", "ApplicationItem", "ApplicationKind", "ApplicationStatus", "ChangeField",
@@ -53,6 +54,7 @@ __all__ = [
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
     "RateLimitHit",
+    "Job", "JobChunk", "JobKind", "JobStatus", "IN_FLIGHT",
     "AccountRequest", "AccountKind", "AccountStatus", "EnterpriseChange", "EnterpriseChangeKind",
     "EnterpriseChangeStatus", "Registration", "RegistrationKind", "RegistrationStatus", "Anomaly", "AnomalyKind",
     "AnomalyStatus",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -24,12 +24,12 @@ class Attachment(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_type: Mapped[str] = mapped_column(String(40))
-    owner_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int] = mapped_column()
     kind: Mapped[AttachmentKind] = mapped_column(enum_column_type(AttachmentKind))
     filename: Mapped[str] = mapped_column(String(255))
     purpose: Mapped[str | None] = mapped_column(String(40))  # 营业执照, 资质证书, 申辩材料 …
     content_type: Mapped[str] = mapped_column(String(100))
-    size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column()
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

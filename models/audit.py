@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import db, utcnow
@@ -17,7 +17,7 @@ class TransitionLog(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     object_type: Mapped[str] = mapped_column(String(40))
-    object_id: Mapped[int] = mapped_column(Integer)
+    object_id: Mapped[int] = mapped_column()
     transition: Mapped[str] = mapped_column(String(40))
     label: Mapped[str] = mapped_column(String(40))
     from_state: Mapped[str] = mapped_column(String(32))
@@ -46,7 +46,7 @@ class AuditLog(db.Model):
     organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     summary: Mapped[str] = mapped_column(String(500))
     object_type: Mapped[str | None] = mapped_column(String(40))
-    object_id: Mapped[int | None] = mapped_column(Integer)
+    object_id: Mapped[int | None] = mapped_column()
     ip: Mapped[str | None] = mapped_column(String(45))
     detail: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
@@ -65,6 +65,6 @@ class Message(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str | None] = mapped_column(Text)
     object_type: Mapped[str | None] = mapped_column(String(40))
-    object_id: Mapped[int | None] = mapped_column(Integer)
+    object_id: Mapped[int | None] = mapped_column()
     is_read: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

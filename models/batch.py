@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -43,14 +43,14 @@ class Batch(db.Model):
     # Denormalised from the institution so row visibility is one indexed equality (SPEC §1).
     authority_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"), index=True)
     status: Mapped[BatchStatus] = mapped_column(enum_column_type(BatchStatus), default=BatchStatus.draft, index=True)
-    candidate_count: Mapped[int] = mapped_column(Integer, default=0)
+    candidate_count: Mapped[int] = mapped_column(default=0)
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column()
     updated_at: Mapped[datetime | None] = mapped_column()
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     institution = relationship("Organization", foreign_keys=[institution_id])
     authority = relationship("Organization", foreign_keys=[authority_id])
@@ -75,7 +75,7 @@ class Candidate(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
-    row_no: Mapped[int] = mapped_column(Integer, default=0)
+    row_no: Mapped[int] = mapped_column(default=0)
     name: Mapped[str] = mapped_column(String(50))
     id_number: Mapped[str] = mapped_column(String(18), index=True)
     gender: Mapped[str | None] = mapped_column(String(2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -50,13 +50,13 @@ class Certificate(db.Model):
     print_status: Mapped[PrintStatus] = mapped_column(enum_column_type(PrintStatus), default=PrintStatus.unprinted)
     printed_at: Mapped[datetime | None] = mapped_column()
     printed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    endorsement_count: Mapped[int] = mapped_column(Integer, default=0)
+    endorsement_count: Mapped[int] = mapped_column(default=0)
     replaces_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)
     # 业务打印 (003 §六.3): the latest approved name change or reissue that issued this paper anew;
     # set by the province's approval (workflows.business), never cleared.
     business_print_application_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_application.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     person = relationship("Person", backref="certificates")
     occupation = relationship("Occupation")
@@ -88,12 +88,12 @@ class NumberSegment(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    year: Mapped[int] = mapped_column(Integer, index=True)
+    year: Mapped[int] = mapped_column(index=True)
     region_code: Mapped[str] = mapped_column(String(4))
     occupation_code: Mapped[str] = mapped_column(String(3))
     level_code: Mapped[str] = mapped_column(String(1))
-    seg_index: Mapped[int] = mapped_column(Integer)
-    position: Mapped[int] = mapped_column(Integer, default=0)
+    seg_index: Mapped[int] = mapped_column()
+    position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None] = mapped_column()
 
@@ -144,13 +144,13 @@ class PrintFormat(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), unique=True)
-    paper_width_mm: Mapped[int] = mapped_column(Integer)
-    paper_height_mm: Mapped[int] = mapped_column(Integer)
-    font_size_pt: Mapped[int] = mapped_column(Integer)
-    qr_size_mm: Mapped[int] = mapped_column(Integer)
+    paper_width_mm: Mapped[int] = mapped_column()
+    paper_height_mm: Mapped[int] = mapped_column()
+    font_size_pt: Mapped[int] = mapped_column()
+    qr_size_mm: Mapped[int] = mapped_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     organization = relationship("Organization")
     fields: Mapped[list[PrintFormatField]] = relationship(
@@ -167,7 +167,7 @@ class PrintFormatField(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     format_id: Mapped[int] = mapped_column(ForeignKey("print_format.id", ondelete="CASCADE"), index=True)
     field: Mapped[str] = mapped_column(String(30))  # a key of workflows.printing.FIELDS
-    x_mm: Mapped[int] = mapped_column(Integer)
-    y_mm: Mapped[int] = mapped_column(Integer)
+    x_mm: Mapped[int] = mapped_column()
+    y_mm: Mapped[int] = mapped_column()
 
     format: Mapped[PrintFormat] = relationship(back_populates="fields")

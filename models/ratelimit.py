@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import db
@@ -27,4 +27,4 @@ class RateLimitHit(db.Model):
     window_start: Mapped[datetime] = mapped_column()  # naive UTC, a multiple of the window length
     # When the window is over: old rows are deleted by this, whatever window length each key uses.
     expires_at: Mapped[datetime] = mapped_column(index=True)
-    count: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(default=0)

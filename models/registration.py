@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -54,7 +54,7 @@ class AccountRequest(db.Model):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column()
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     organization = relationship("Organization", foreign_keys=[organization_id])
     user = relationship("User", foreign_keys=[user_id])
@@ -122,7 +122,7 @@ class EnterpriseChange(db.Model):
     reject_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column()
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     enterprise = relationship("Organization", foreign_keys=[enterprise_id])
     from_authority = relationship("Organization", foreign_keys=[from_authority_id])
@@ -218,7 +218,7 @@ class Registration(db.Model):
     reported_at: Mapped[datetime | None] = mapped_column()
     ministry_at: Mapped[datetime | None] = mapped_column(index=True)
     decided_at: Mapped[datetime | None] = mapped_column()
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     person = relationship("Person")
     enterprise = relationship("Organization")
@@ -286,7 +286,7 @@ class Anomaly(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     answered_at: Mapped[datetime | None] = mapped_column()
     decided_at: Mapped[datetime | None] = mapped_column()
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     enterprise = relationship("Organization")
     person = relationship("Person")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -128,12 +128,12 @@ class User(UserMixin, db.Model):
     # a self-registered individual waits for the city authority (SPEC §5.3); staff users are active
     account_status: Mapped[AccountStatus] = mapped_column(
         enum_column_type(AccountStatus), default=AccountStatus.active, server_default="active")
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column()
     must_change_password: Mapped[bool] = mapped_column(default=False)
     last_login_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    version: Mapped[int] = mapped_column(Integer, default=1)
+    version: Mapped[int] = mapped_column(default=1)
 
     organization: Mapped[Organization | None] = relationship()
     person = relationship("Person", foreign_keys=[person_id])
@@ -179,16 +179,42 @@ class UserPermission(db.Model):
 
 
 class SmsCode(db.Model):
-    """A 6-digit code sent to the bound phone (SPEC §9). Only its hash is stored."""
+    """A 6-digit code sent to the bound phone (SPEC §9). Only its hash is stored.
+
+    找回密码 keys its codes by ``subject``, the username as typed, for real and unknown accounts alike
+    (an unknown one's code is stored and never sent): the throttle, the attempts and the expiry then
+    answer the same whether or not the account exists (issue 16)."""
 
     __tablename__ = "sms_code"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
-    phone: Mapped[str] = mapped_column(String(11), index=True)
+    phone: Mapped[str | None] = mapped_column(String(11), index=True)
+    subject: Mapped[str | None] = mapped_column(String(64), index=True)
     purpose: Mapped[str] = mapped_column(String(20))
     code_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     used: Mapped[bool] = mapped_column(default=False)
+
+
+class UserSession(db.Model):
+    """One signed-in browser (issue 16; 等保 三级: a session ends on the server, not only in the cookie).
+
+    The signed session cookie carries a random id whose hash is kept here; every request must find
+    its row open. 退出 closes that row, 修改密码 every other row of the user, 重置密码 / 停用 /
+    取消绑定手机号 / 下线 every row of the users concerned: a cookie copied before any of them is
+    refused at its next request, wherever it is replayed from."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    end_reason: Mapped[str | None] = mapped_column(String(20))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(200))

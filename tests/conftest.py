@@ -13,6 +13,7 @@ import pytest
 
 from app import create_app
 from models import db
+from tests.pgserver import fresh_db, pg_cluster, pg_template, pg_url  # noqa: F401 (fixtures: postgres, served)
 
 DEMO_PASSWORD = "Demo@2026"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

@@ -12,17 +12,18 @@ import math
 import secrets
 import string
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import AccountStatus, OrgStatus, SmsCode, User
-from workflows import WorkflowError
+from models import AccountStatus, OrgStatus, SmsCode, User, UserSession
+from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
-from workflows.sms import SmsError
+from workflows.sms import SmsError, SmsMessage, deliver
 from workflows.validators import check_password_policy
 
 
@@ -204,35 +205,52 @@ def record_logout(session: Session, user: User, *, reason: str = "退出登录",
 # --- SMS codes ----------------------------------------------------------------------------
 
 
-def _latest_open_code(session: Session, purpose: str, *, user: User | None = None,
-                      phone: str | None = None) -> SmsCode | None:
+def _open_codes(purpose: str, *, user: User | None = None, phone: str | None = None, subject: str | None = None):
+    """Where a purpose's open codes are found: 找回密码's by the username typed (``subject``), a
+    user's by the user, a bare number's by the number."""
     stmt = select(SmsCode).where(SmsCode.purpose == purpose, SmsCode.used.is_(False))
+    if subject is not None:
+        return stmt.where(SmsCode.subject == subject)
     if user is not None:
-        stmt = stmt.where(SmsCode.user_id == user.id)
-    else:
-        stmt = stmt.where(SmsCode.phone == phone, SmsCode.user_id.is_(None))
+        return stmt.where(SmsCode.user_id == user.id)
+    return stmt.where(SmsCode.phone == phone, SmsCode.user_id.is_(None))
+
+
+def _latest_open_code(session: Session, purpose: str, *, user: User | None = None, phone: str | None = None,
+                      subject: str | None = None) -> SmsCode | None:
+    stmt = _open_codes(purpose, user=user, phone=phone, subject=subject)
     return session.scalars(stmt.order_by(SmsCode.created_at.desc(), SmsCode.id.desc()).limit(1)).first()
 
 
-def issue_code(session: Session, user_or_phone: User | str, purpose: str, sender, *, now: datetime,
-               ttl_minutes: int = 5, resend_seconds: int = 60) -> str:
+def issue_code(session: Session, user_or_phone: User | str | None, purpose: str, sender, *, now: datetime,
+               ttl_minutes: int = 5, resend_seconds: int = 60, subject: str | None = None,
+               before_send: Callable[[], None] | None = None) -> str:
     """Send a fresh 6-digit code (SPEC §9: valid ``ttl_minutes``, once per ``resend_seconds``).
 
     A user's code goes to their bound phone; a bare phone number (a new phone being bound)
     gets a code tied to no user. Only the hash is stored, and earlier open codes for the
     same purpose stop working. The throttle counts only codes still open, so a user who
     finished signing in may sign in again at once.
+
+    ``subject`` keys the codes by a typed username (找回密码); with ``user_or_phone`` None the code
+    is stored and not sent — an unknown account's, which must be throttled and checked exactly as a
+    real one's. ``before_send`` is the caller ending its transaction: a gateway may take seconds to
+    answer, and no lock (SQLite's write lock, a user row's) may be held meanwhile (issue 16).
     """
     if isinstance(user_or_phone, User):
         user, phone = user_or_phone, user_or_phone.phone
         if not phone:
             raise WorkflowError(NO_PHONE)
+    elif user_or_phone is None:
+        user, phone = None, None
+        if subject is None:
+            raise WorkflowError("请输入手机号")
     else:
         user, phone = None, (user_or_phone or "").strip()
         if not phone:
             raise WorkflowError("请输入手机号")
 
-    previous = _latest_open_code(session, purpose, user=user, phone=phone)
+    previous = _latest_open_code(session, purpose, user=user, phone=phone, subject=subject)
     if previous is not None and previous.created_at > now - timedelta(seconds=resend_seconds):
         wait = _seconds_left(previous.created_at + timedelta(seconds=resend_seconds), now)
         raise SmsThrottled(f"验证码发送过于频繁，请{wait}秒后再试")
@@ -240,17 +258,19 @@ def issue_code(session: Session, user_or_phone: User | str, purpose: str, sender
     code = f"{secrets.randbelow(10**6):06d}"
     label = Purpose.LABELS.get(purpose, "")
     text = f"【建设行业证书管理】您的{label}验证码：{code}，{ttl_minutes}分钟内有效，请勿泄露给他人。"
+    user_id = user.id if user is not None else None
+    if before_send is not None:
+        before_send()
     # Sent before anything is stored: a failed send must not start the resend throttle.
-    try:
-        sender.send(phone, text)
-    except SmsError as exc:
-        raise WorkflowError("短信发送失败，请稍后重试") from exc
+    if phone is not None:
+        try:
+            deliver(sender, SmsMessage(phone=phone, text=text, code=code, minutes=ttl_minutes, purpose=purpose))
+        except SmsError as exc:
+            raise WorkflowError("短信发送失败，请稍后重试") from exc
 
-    closed = update(SmsCode).where(SmsCode.purpose == purpose, SmsCode.used.is_(False))
-    closed = closed.where(SmsCode.user_id == user.id) if user is not None else closed.where(
-        SmsCode.phone == phone, SmsCode.user_id.is_(None))
-    session.execute(closed.values(used=True).execution_options(synchronize_session="fetch"))
-    session.add(SmsCode(user_id=user.id if user is not None else None, phone=phone, purpose=purpose,
+    for row in session.scalars(_open_codes(purpose, user=user, phone=phone, subject=subject)):
+        row.used = True  # earlier codes for the same door stop working
+    session.add(SmsCode(user_id=user_id, phone=phone, subject=subject, purpose=purpose,
                         code_hash=generate_password_hash(code, method=_CODE_HASH_METHOD), created_at=now,
                         expires_at=now + timedelta(minutes=ttl_minutes), attempts=0, used=False))
     session.flush()
@@ -262,13 +282,15 @@ def _normalize_code(code: str | None) -> str:
 
 
 def verify_code(session: Session, user: User | None, purpose: str, code: str, *, now: datetime,
-                max_attempts: int = 5, phone: str | None = None) -> SmsCode:
+                max_attempts: int = 5, phone: str | None = None, subject: str | None = None) -> SmsCode:
     """Check the latest open code for ``purpose`` and mark it used (SPEC §9: 5 attempts).
 
     The ``max_attempts``-th wrong try closes the code; a new one must be requested.
-    Pass ``user=None`` and ``phone`` for a code sent to a bare number.
+    Pass ``user=None`` and ``phone`` for a code sent to a bare number, ``subject`` for 找回密码.
+    A code that was never sent (an unknown account's) is never right, and is refused in the same
+    words, after the same attempts, as a wrong one.
     """
-    row = _latest_open_code(session, purpose, user=user, phone=phone)
+    row = _latest_open_code(session, purpose, user=user, phone=phone, subject=subject)
     if row is None:
         raise WorkflowError("请先获取验证码")
     if row.expires_at <= now:
@@ -276,7 +298,8 @@ def verify_code(session: Session, user: User | None, purpose: str, code: str, *,
     if row.attempts >= max_attempts:
         raise WorkflowError("验证码错误次数过多，请重新获取")
     typed = _normalize_code(code)
-    if not (len(typed) == 6 and typed.isdigit() and check_password_hash(row.code_hash, typed)):
+    matches = len(typed) == 6 and typed.isdigit() and check_password_hash(row.code_hash, typed)
+    if not matches or (subject is not None and row.user_id is None):
         row.attempts += 1
         session.flush()
         if row.attempts >= max_attempts:
@@ -299,8 +322,10 @@ def _check_new_password(new: str, confirm: str) -> None:
         raise WorkflowError(str(exc)) from exc
 
 
-def change_password(session: Session, user: User, old: str, new: str, confirm: str) -> None:
-    """修改密码 (SPEC §7: old password required). Clears a forced change after a reset."""
+def change_password(session: Session, user: User, old: str, new: str, confirm: str, *,
+                    keep: UserSession | None = None) -> None:
+    """修改密码 (SPEC §7: old password required). Clears a forced change after a reset; every
+    other signed-in session of the user ends (issue 16), ``keep`` — the one changing it — stays."""
     if not password_matches(user, old):
         raise WorkflowError("原密码错误")
     if (new or "") == (old or ""):
@@ -308,48 +333,55 @@ def change_password(session: Session, user: User, old: str, new: str, confirm: s
     _check_new_password(new, confirm)
     user.password_hash = hash_password(new)
     user.must_change_password = False
-    log(session, user, Kind.PASSWORD, "修改密码", obj=user)
+    ended = sessions.end_all(session, sessions.Reason.PASSWORD_CHANGED, user_ids=[user.id], keep=keep)
+    log(session, user, Kind.PASSWORD, "修改密码" + (f"，其他 {ended} 个登录会话已退出" if ended else ""), obj=user)
     session.flush()
 
 
 def start_password_reset(session: Session, username: str, sender, *, now: datetime, ttl_minutes: int = 5,
-                         resend_seconds: int = 60, ip: str | None = None) -> tuple[User | None, str | None]:
-    """找回密码, step one: a code to the account's bound phone.
+                         resend_seconds: int = 60, ip: str | None = None,
+                         before_send: Callable[[], None] | None = None) -> str | None:
+    """找回密码, step one: a code to the account's bound phone. Returns the code sent, or None.
 
-    An unknown username, or an account that may not sign in, gets (None, None) and no SMS —
-    the page answers the same either way, so it never tells an outsider which accounts exist.
-    Raises ``SmsThrottled`` when a code went out less than a minute ago (the caller moves on
-    to step two anyway)."""
-    typed = (username or "").strip()
+    Issue 16: the answer must never tell an outsider which accounts exist. An unknown username, or
+    an account that may not sign in, gets a code too — stored under the typed name and never sent —
+    so the resend throttle, the attempts and the expiry of step two behave exactly as for a real
+    account. Raises ``SmsThrottled`` alike for both (the caller moves on to step two anyway)."""
+    typed = (username or "").strip()[:64]
     if not typed:
         raise WorkflowError("请输入用户名")
     user = session.scalars(select(User).where(User.username == typed)).first()
-    refusal = "用户名不存在" if user is None else login_refusal(user)
+    refusal = "用户名不存在" if user is None else (login_refusal(user) or (None if user.phone else NO_PHONE))
+    code = issue_code(session, None if refusal else user, Purpose.RESET, sender, now=now, ttl_minutes=ttl_minutes,
+                      resend_seconds=resend_seconds, subject=typed, before_send=before_send)
     if refusal:
-        log(session, user, Kind.PASSWORD, f"找回密码未发送验证码：{refusal}", username=typed[:64], ip=ip)
-        return None, None
-    return user, issue_code(session, user, Purpose.RESET, sender, now=now, ttl_minutes=ttl_minutes,
-                            resend_seconds=resend_seconds)
+        log(session, user, Kind.PASSWORD, f"找回密码未发送验证码：{refusal}", username=typed, ip=ip)
+        return None
+    return code
 
 
-def reset_password_with_code(session: Session, user: User, code: str, new: str, confirm: str, *,
-                             now: datetime, max_attempts: int = 5, ip: str | None = None) -> None:
-    """找回密码 (SPEC §9): an SMS code to the bound phone instead of the old password.
+def reset_password_with_code(session: Session, username: str, code: str, new: str, confirm: str, *,
+                             now: datetime, max_attempts: int = 5, ip: str | None = None) -> User:
+    """找回密码 (SPEC §9), step two: an SMS code to the bound phone instead of the old password.
 
-    The new password is checked first so that a typo in it does not use up the code. Proving
-    the phone also lifts a lockout: the guessed-at password no longer exists.
-    """
-    refusal = login_refusal(user)
-    if refusal:
-        raise WorkflowError(refusal)
+    The new password is checked first so that a typo in it does not use up the code — for an unknown
+    account too, in the same words. Proving the phone also lifts a lockout (the guessed-at password no
+    longer exists) and ends every session of the account."""
     _check_new_password(new, confirm)
-    verify_code(session, user, Purpose.RESET, code, now=now, max_attempts=max_attempts)
+    typed = (username or "").strip()[:64]
+    row = verify_code(session, None, Purpose.RESET, code, now=now, max_attempts=max_attempts, subject=typed)
+    user = session.get(User, row.user_id)
+    refusal = login_refusal(user)
+    if refusal:  # disabled or taken offline since the code was sent
+        raise WorkflowError("验证码错误")
     user.password_hash = hash_password(new)
     user.must_change_password = False
     user.failed_logins = 0
     user.locked_until = None
+    sessions.end_all(session, sessions.Reason.PASSWORD_RESET, user_ids=[user.id])
     log(session, user, Kind.PASSWORD, "通过短信验证码找回密码", obj=user, ip=ip)
     session.flush()
+    return user
 
 
 def temporary_password() -> str:
@@ -373,6 +405,7 @@ def set_temporary_password(session: Session, admin_user: User, target_user: User
     target_user.must_change_password = True
     target_user.failed_logins = 0
     target_user.locked_until = None
+    sessions.end_all(session, sessions.Reason.PASSWORD_RESET, user_ids=[target_user.id])
     log(session, admin_user, Kind.PASSWORD, f"重置用户 {target_user.username} 的密码", obj=target_user, ip=ip)
     session.flush()
     return pw

@@ -41,7 +41,7 @@ from models import (
 )
 from models.base import utcnow
 from models.user import Permission, role_preset
-from workflows import FormErrors, WorkflowError, insert_or_refuse
+from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.attachments import check_images
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
@@ -656,5 +656,6 @@ def remove_user(session: Session, admin, target: User, *, ip: str | None = None)
     _check_target(admin, target)
     target.is_enabled = False
     target.permission_rows.clear()
+    sessions.end_all(session, sessions.Reason.DISABLED, user_ids=[target.id])
     log(session, admin, Kind.EDIT, f"删除用户 {target.username}（{target.name}）", obj=target, ip=ip)
     session.flush()

@@ -8,17 +8,20 @@ the workbook in memory (SPEC §11).
 
 from __future__ import annotations
 
+import functools
 import io
 import os
-import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from xml.parsers import expat
 
 import openpyxl
 import xlsxwriter
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter, range_boundaries
 
 from workflows.validators import check_phone, normalize_id_number, parse_id_number
 
@@ -43,9 +46,8 @@ MAX_EMPLOYER = 200  # Candidate.employer_name
 
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _ZIP_SIGNATURE = b"PK\x03\x04"
-_CHUNK = 64 * 1024
-# A real template expands about 10×; a zip bomb expands 1000×. openpyxl loads the shared
-# strings whole, so the declared sizes are checked first (zipfile never reads past them).
+# A real template expands about 10×; a zip bomb expands 1000×. The declared sizes are a first,
+# free check (zipfile never reads past them); _scan_parts bounds what is actually read.
 _MAX_EXPANSION = 20
 
 MSG_REQUIRED = "必填"
@@ -53,6 +55,7 @@ MSG_NOT_XLSX = "文件不是有效的 Excel(.xlsx) 文件"
 MSG_HEADER = "表头与示例文档不一致，请使用示例文档填写"
 MSG_NO_DATA = "文件中没有合格人员数据"
 MSG_TOO_LARGE_INSIDE = "文件内容过大，请使用示例文档填写"
+MSG_TOO_MANY_CELLS = f"文件中的单元格和文字过多，请只保留示例文档的{len(CANDIDATE_COLUMNS)}列，删除其他列和工作表后重新上传"
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,288 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
-def _open_sheet(data: bytes, max_bytes: int):
+# --- how far an upload reaches (SPEC §11) ----------------------------------------------------
+#
+# openpyxl reads parts of an upload whole, or walks every row of a sheet, before we get a row:
+# the shared strings and styles at load, each sheet up to its <dimension> (all of it when there
+# is none), and it fills every missing row and every missing cell up to the last column. So a
+# 2.4 MB file of 1,000,000 empty formatted rows used to cost 38 s of CPU, and one row numbered
+# 2,000,000,000 far more. Before openpyxl sees a part, one streaming pass with expat (the parser
+# openpyxl uses, so it sees the same elements) counts what openpyxl would read, and stops as soon
+# as a budget is spent; the sheet to be read must then fit the row and column limits.
+#
+# Measured on full 10,000-row templates (bench/import_template.py): filled with openpyxl, which
+# writes inline strings, 166,600 elements in rows; saved as Excel and WPS save it (shared strings,
+# each with its <phoneticPr>), 204,300 in rows and shared strings, 250,000 when all six columns hold
+# distinct text; everything else 60–400 elements (styles, workbook, theme, sheet settings);
+# 3.5–5.9 MB decompressed, 10.4 MB with 200-character employers. openpyxl spends 1.3–4 µs on an
+# element of a row or a shared string, 7–19 µs on anything else (a style, a defined name, a merged
+# range, a rich-text font). The worst file inside these budgets costs 1.6 s of CPU to refuse (a
+# budget of 400,000 text elements: 2.3 s); the scan adds 0.17 s to a full template's 0.64 s.
+MAX_COLUMNS = 50  # the template has 6; room for a few remarks columns, not 16,384
+_MAX_PARTS = 1_000  # a template has about 12; each part costs a parser
+_MAX_OTHER_ELEMENTS = 10_000
+_TEXT_ELEMENTS_PER_ROW = 30  # rows, cells and shared strings: 300,000 for 10,001 rows
+_SCANNED_BYTES_PER_ROW = 3_300  # 33 MB
+_SCAN_CHUNK = 64 * 1024
+_EXCEL_ROWS, _EXCEL_COLUMNS = 1_048_576, 16_384
+_NOWHERE = 1 << 62  # a depth no element reaches
+# What may sit inside a cell or a shared string and be read by openpyxl as text: values, inline
+# strings, runs, phonetic runs. Anything else there (a run's font; a <mergeCells>, which openpyxl
+# parses wherever it is) is counted, with all below it, as other.
+_TEXT_ELEMENTS = frozenset({"v", "f", "is", "t", "r", "rPh", "phoneticPr"})
+_DIGITS = "0123456789"
+
+
+@dataclass
+class _SheetExtent:
+    """What a part holds, numbered as openpyxl numbers rows and columns."""
+
+    rows: int = 0  # <row> elements
+    last_row: int = 0
+    data_rows: int = 0  # rows with a value or a text inside
+    last_column: int = 0
+    declared_rows: int = 0  # its <dimension>
+    declared_columns: int = 0
+
+
+class _NotXlsx(Exception):
+    pass
+
+
+class _OverBudget(Exception):
+    pass
+
+
+@functools.cache
+def _column_numbers() -> dict[str, int]:
+    return {get_column_letter(n): n for n in range(1, 18_279)}
+
+
+def _column_number(ref: str | None, previous: int) -> int:
+    """A cell's column as openpyxl reads it: from its reference, else the next one."""
+    if not ref:
+        return previous + 1
+    column = _column_numbers().get(ref.rstrip(_DIGITS))
+    if column is None:
+        try:
+            column = coordinate_to_tuple(ref)[1]
+        except Exception:  # openpyxl fails on it too, when it gets there
+            column = previous + 1
+    return column
+
+
+def _row_number(ref: str | None, previous: int) -> int:
+    """A row's number as openpyxl reads it (``WorkSheetParser.parse_row``)."""
+    if ref is None:
+        return previous + 1
+    try:
+        return int(ref)
+    except ValueError:
+        try:
+            value = float(ref)
+        except ValueError:
+            return previous + 1
+        return int(value) if value.is_integer() else previous + 1
+
+
+def _refuse_dtd(*_) -> None:
+    # A DTD's entities could expand into rows the byte count never saw; OPC forbids DTDs.
+    raise _NotXlsx
+
+
+def _scan_part(fh, budget: list[int], extent: _SheetExtent) -> None:
+    """Count one part's elements into ``budget`` [other, text, bytes] and ``extent``.
+
+    Raises _OverBudget the moment a budget is spent. Depths mark where a row, its current cell,
+    a shared string and a subtree of "other" elements inside them start (no stack per element:
+    this runs for every element of a 10,000-row sheet).
+    """
+    depth = 0
+    row_depth = cell_depth = text_depth = other_depth = _NOWHERE
+    outer: list[tuple] = []  # the enclosing row's state while a <row> nested in it is open
+    ref, column, has_value = None, 0, False
+    counter = 0
+    declared = False
+    others, texts = budget[0], budget[1]
+    text_elements = _TEXT_ELEMENTS
+
+    def start(name, attrs):
+        nonlocal depth, row_depth, cell_depth, text_depth, other_depth, ref, column, has_value, declared
+        nonlocal others, texts
+        depth += 1
+        if ":" in name:
+            name = name[name.index(":") + 1:]
+        if depth < other_depth:
+            if depth > cell_depth:  # a cell's value and text
+                if name in text_elements:
+                    if name == "v" or name == "t":
+                        has_value = True
+                    texts -= 1
+                    if texts < 0:
+                        raise _OverBudget
+                    return
+            elif depth == row_depth + 1:  # openpyxl reads every child of a row as a cell
+                column = _column_number(attrs.get("r"), column)
+                if column > extent.last_column:
+                    extent.last_column = column
+                if name == "c":
+                    cell_depth = depth
+                    texts -= 1
+                    if texts < 0:
+                        raise _OverBudget
+                    return
+            elif depth > text_depth and name in text_elements:  # a shared string's text and runs
+                texts -= 1
+                if texts < 0:
+                    raise _OverBudget
+                return
+        if name == "row":  # openpyxl reads a <row> wherever it is
+            outer.append((row_depth, cell_depth, other_depth, ref, column, has_value))
+            row_depth, cell_depth, other_depth = depth, _NOWHERE, _NOWHERE
+            ref, column, has_value = attrs.get("r"), 0, False
+            texts -= 1
+            if texts < 0:
+                raise _OverBudget
+            return
+        if other_depth == _NOWHERE and (row_depth != _NOWHERE or text_depth != _NOWHERE):
+            other_depth = depth
+        elif name == "si" and text_depth == _NOWHERE and row_depth == _NOWHERE:
+            text_depth = depth
+            texts -= 1
+            if texts < 0:
+                raise _OverBudget
+            return
+        others -= 1
+        if others < 0:
+            raise _OverBudget
+        if name == "dimension" and not declared:
+            declared = True
+            try:
+                _, _, max_col, max_row = range_boundaries(attrs.get("ref"))
+            except Exception:  # openpyxl fails on it too
+                return
+            extent.declared_rows = max_row or _EXCEL_ROWS  # "A:F" claims whole columns
+            extent.declared_columns = max_col or _EXCEL_COLUMNS
+
+    def end(name):
+        nonlocal depth, row_depth, cell_depth, text_depth, other_depth, ref, column, has_value, counter
+        if depth == other_depth:
+            other_depth = _NOWHERE
+        elif depth == cell_depth:
+            cell_depth = _NOWHERE
+        elif depth == row_depth:
+            # openpyxl numbers a row when it ends, from its r or the row before
+            counter = number = _row_number(ref, counter)
+            extent.rows += 1
+            extent.last_row = max(extent.last_row, number)
+            extent.data_rows += has_value
+            inner_value = has_value
+            row_depth, cell_depth, other_depth, ref, column, has_value = outer.pop()
+            has_value = has_value or inner_value
+        elif depth == text_depth:
+            text_depth = _NOWHERE
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = _refuse_dtd
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        while chunk := fh.read(_SCAN_CHUNK):
+            budget[2] -= len(chunk)
+            if budget[2] < 0:
+                raise _OverBudget
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError:
+        # Not XML (a picture) or broken: what came before is counted, and openpyxl stops
+        # at the same byte if it ever reads the part.
+        pass
+    finally:
+        budget[0], budget[1] = others, texts
+
+
+def _rows_allowed(max_rows: int) -> int:
+    """Rows a sheet may hold, empty formatted ones included: the header and max_rows rows, and never
+    fewer than our own template holds (MAX_ROWS formatted rows, whatever IMPORT_MAX_ROWS says)."""
+    return max(max_rows, MAX_ROWS) + 1
+
+
+def _scan_parts(zf: zipfile.ZipFile, max_rows: int) -> dict[str, _SheetExtent] | str:
+    """Every part's extent, or a message when the upload holds more than openpyxl should read."""
+    infos = [info for info in zf.infolist() if not info.is_dir()]
+    if len(infos) > _MAX_PARTS:
+        return MSG_TOO_LARGE_INSIDE
+    rows = _rows_allowed(max_rows)
+    budget = [_MAX_OTHER_ELEMENTS, _TEXT_ELEMENTS_PER_ROW * rows, _SCANNED_BYTES_PER_ROW * rows]
+    extents: dict[str, _SheetExtent] = {}
+    for info in infos:
+        # A name may repeat in a zip; openpyxl reads the last, and both are counted here.
+        extents[info.filename] = extent = _SheetExtent()
+        try:
+            with zf.open(info) as fh:  # never reads past the declared size
+                _scan_part(fh, budget, extent)
+        except _OverBudget:
+            # Which sheet this part is, is not known yet; the rows seen so far are a lower bound.
+            return (_extent_message(extent, max_rows, lower_bound=True)
+                    or (MSG_TOO_MANY_CELLS if budget[1] < 0 else MSG_TOO_LARGE_INSIDE))
+        except _NotXlsx:
+            return MSG_NOT_XLSX
+        except Exception:  # bad CRC, encrypted entry, unknown compression
+            return MSG_NOT_XLSX
+    return extents
+
+
+def _sheet_to_read(data: bytes) -> tuple[str, str] | None:
+    """(title, part) of the sheet ``_open_sheet`` will read, found as openpyxl finds it.
+
+    Only the small parts are parsed (content types, workbook, its relationships), after the scan
+    has bounded them, so a sheet over a limit is refused before openpyxl loads the rest.
+    """
+    try:
+        reader = ExcelReader(io.BytesIO(data), read_only=True, keep_links=False)
+        with reader.archive, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader.read_manifest()
+            reader.read_workbook()
+            sheets = [(sheet.name, rel.target, "chartsheet" in rel.Type)
+                      for sheet, rel in reader.parser.find_sheets() if rel.target in reader.valid_files]
+    except Exception:  # load_workbook will say what is wrong
+        return None
+    for title, part, chart in sheets:
+        if title == SHEET_CANDIDATES and not chart:
+            return title, part
+    if sheets and not sheets[0][2]:
+        return sheets[0][0], sheets[0][1]
+    return None
+
+
+def _extent_message(extent: _SheetExtent | None, max_rows: int, title: str | None = None, *,
+                    lower_bound: bool = False) -> str | None:
+    """A sheet over the row or column limit, counting empty formatted rows and cells, or None."""
+    if extent is None:
+        return None
+    if extent.data_rows > max_rows + 1:  # the header and max_rows rows of data
+        return f"数据超过{max_rows}行"
+    where = f"工作表「{title}」" if title else "工作表"
+    rows = max(extent.rows, extent.last_row)
+    allowed = _rows_allowed(max_rows)
+    if max(rows, extent.declared_rows) > allowed:
+        if lower_bound and rows > extent.declared_rows:
+            count = f"至少有{rows:,}行"
+        else:
+            count = f"共有{max(rows, extent.declared_rows):,}行"
+        return (f"{where}{count}（含设置了格式的空白行），超过{allowed - 1}行数据的上限。"
+                "请删除多余的空行，或使用示例文档重新填写")
+    columns = max(extent.last_column, extent.declared_columns)
+    if columns > MAX_COLUMNS:
+        return (f"{where}有{columns:,}列（含设置了格式的空白单元格），超过{MAX_COLUMNS}列的上限。"
+                "请删除多余的列，或使用示例文档重新填写")
+    return None
+
+
+def _open_sheet(data: bytes, max_bytes: int, max_rows: int):
     """(workbook, worksheet) or a file-level message; never raises."""
     if len(data) > max_bytes:
         return None, f"文件超过{_size_label(max_bytes)}"
@@ -212,15 +496,21 @@ def _open_sheet(data: bytes, max_bytes: int):
         return None, MSG_NOT_XLSX
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            expanded = sum(info.file_size for info in zf.infolist())
+            if sum(info.file_size for info in zf.infolist()) > _MAX_EXPANSION * max_bytes:
+                return None, MSG_TOO_LARGE_INSIDE
+            extents = _scan_parts(zf, max_rows)
     except (zipfile.BadZipFile, ValueError, OSError):
         return None, MSG_NOT_XLSX
-    if expanded > _MAX_EXPANSION * max_bytes:
-        return None, MSG_TOO_LARGE_INSIDE
+    if isinstance(extents, str):
+        return None, extents
+    chosen = _sheet_to_read(data)
+    if chosen is not None and (message := _extent_message(extents.get(chosen[1]), max_rows, chosen[0])):
+        return None, message
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "Data Validation extension is not supported", …
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            # keep_links=False: external links carry cached copies of other workbooks' sheets.
+            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True, keep_links=False)
     except Exception:  # any reader failure means "not an xlsx" to the user
         return None, MSG_NOT_XLSX
     names = wb.sheetnames
@@ -228,7 +518,14 @@ def _open_sheet(data: bytes, max_bytes: int):
         wb.close()
         return None, MSG_NOT_XLSX
     ws = wb[SHEET_CANDIDATES] if SHEET_CANDIDATES in names else wb[names[0]]
-    # Some writers leave a wrong <dimension>: read what is actually there.
+    # The part openpyxl actually opened decides, should _sheet_to_read have guessed otherwise.
+    # No part (a chart sheet, or an openpyxl that stopped saying) means no bound: refuse.
+    part = getattr(ws, "_worksheet_path", None)
+    message = MSG_NOT_XLSX if part not in extents else _extent_message(extents[part], max_rows, ws.title)
+    if message:
+        wb.close()
+        return None, message
+    # Some writers leave a wrong <dimension>: read what is actually there (the scan counted it).
     ws.reset_dimensions()
     return wb, ws
 
@@ -245,6 +542,8 @@ def _read_rows(ws, max_rows: int) -> tuple[list[tuple[int, tuple]], str | None]:
     width = len(CANDIDATE_COLUMNS)
     found: list[tuple[int, tuple]] = []
     for excel_row, values in enumerate(rows_iter, start=2):
+        if excel_row > _rows_allowed(max_rows):  # never after _scan_parts; openpyxl fills gaps unbounded
+            return [], _extent_message(_SheetExtent(rows=excel_row), max_rows, ws.title, lower_bound=True)
         values = tuple(values[:width])
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
             continue
@@ -273,7 +572,7 @@ def parse_candidate_upload(
     returns those already held as valid certificates, so the caller runs one query, not
     10,000. Every row error is reported; ``rows`` holds only the clean rows.
     """
-    wb, ws_or_msg = _open_sheet(data, max_bytes)
+    wb, ws_or_msg = _open_sheet(data, max_bytes, max_rows)
     if wb is None:
         return _file_error(ws_or_msg)
     try:
@@ -390,66 +689,62 @@ def _check_row(
     return candidate, triple, errors
 
 
-# --- streaming export (SPEC §11) ----------------------------------------------------------
+# --- exports (SPEC §11) ----------------------------------------------------------
 
 
-def stream_xlsx(
+def write_xlsx(
+    path: str,
     headers: Sequence[str],
     rows: Iterable[Sequence],
     *,
     sheet_name: str = "Sheet1",
     text_columns: Iterable[int] = (),
-) -> Iterator[bytes]:
-    """Write an export to a temp file in constant memory, then yield it in 64 KB chunks.
+    progress: Callable[[int], None] | None = None,
+    every: int = 1000,
+) -> int:
+    """Write an export to ``path`` in constant memory; returns the number of data rows.
 
     SPEC §11: formulas and URLs are never interpreted (a name like ``=HYPERLINK(…)`` stays
-    text — CSV/formula injection) and ID numbers stay text. The temp file is removed even
-    when the client disconnects mid-download (the generator's ``finally``). ``rows`` is
-    consumed on the first ``next()``, so a view streaming a query wraps this in
-    ``stream_with_context``.
+    text — CSV/formula injection) and ID numbers stay text. The whole file is written before a
+    byte is sent (issue 16): the rows are read inside the request or job that owns the database
+    session, and the response then streams a finished file with no transaction open.
+    ``progress(rows_written)`` is called every ``every`` rows (an export job's progress bar).
     """
     text_cols = set(text_columns)
-    fd, path = tempfile.mkstemp(prefix="export-", suffix=".xlsx")
-    os.close(fd)
-    try:
-        wb = xlsxwriter.Workbook(path, {
-            "constant_memory": True,
-            "strings_to_formulas": False,
-            "strings_to_urls": False,
-            "strings_to_numbers": False,
-            "tmpdir": os.path.dirname(path),
-        })
-        ws = wb.add_worksheet(sheet_name)
-        bold = wb.add_format({"bold": True})
-        text = wb.add_format({"num_format": "@"})
-        date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
-        datetime_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-        for col, title in enumerate(headers):
-            ws.write_string(0, col, str(title), bold)
-            ws.set_column(col, col, 20 if col in text_cols else 14, text if col in text_cols else None)
-        for r, row in enumerate(rows, start=1):
-            for c, value in enumerate(row):
-                if value is None or value == "":
-                    continue
-                if c in text_cols:
-                    ws.write_string(r, c, str(value), text)
-                elif isinstance(value, datetime):
-                    ws.write_datetime(r, c, value, datetime_fmt)
-                elif isinstance(value, date):
-                    ws.write_datetime(r, c, value, date_fmt)
-                elif isinstance(value, bool):
-                    ws.write_boolean(r, c, value)
-                elif isinstance(value, int | float):
-                    ws.write_number(r, c, value)
-                else:
-                    ws.write_string(r, c, str(value))
-        wb.close()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                yield chunk
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-
+    wb = xlsxwriter.Workbook(path, {
+        "constant_memory": True,
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+        "tmpdir": os.path.dirname(path) or None,
+    })
+    ws = wb.add_worksheet(sheet_name)
+    bold = wb.add_format({"bold": True})
+    text = wb.add_format({"num_format": "@"})
+    date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
+    datetime_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    for col, title in enumerate(headers):
+        ws.write_string(0, col, str(title), bold)
+        ws.set_column(col, col, 20 if col in text_cols else 14, text if col in text_cols else None)
+    written = 0
+    for r, row in enumerate(rows, start=1):
+        for c, value in enumerate(row):
+            if value is None or value == "":
+                continue
+            if c in text_cols:
+                ws.write_string(r, c, str(value), text)
+            elif isinstance(value, datetime):
+                ws.write_datetime(r, c, value, datetime_fmt)
+            elif isinstance(value, date):
+                ws.write_datetime(r, c, value, date_fmt)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value)
+            elif isinstance(value, int | float):
+                ws.write_number(r, c, value)
+            else:
+                ws.write_string(r, c, str(value))
+        written = r
+        if progress is not None and r % every == 0:
+            progress(r)
+    wb.close()
+    return written

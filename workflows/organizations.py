@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from models import Organization, db
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
-from workflows import FormErrors, WorkflowError
+from workflows import FormErrors, WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.engine import Transition, Workflow, actor
 from workflows.validators import check_postcode
@@ -270,12 +270,17 @@ def delete_organization(session: Session, user, org: Organization, *, ip: str | 
 # -- 下线 / 上线 -----------------------------------------------------------------------------------------
 _MANAGER = actor(OrgKind.province, OrgKind.authority, relation=manages)
 
+
+def _end_sessions(ctx) -> None:
+    """下线: the organization's users are signed out on the server, not only refused at sign-in."""
+    sessions.end_all(ctx.session, sessions.Reason.ORG_OFFLINE, organization_id=ctx.obj.id)
+
 ORGANIZATION = Workflow(
     Organization,
     "status",
     [
         Transition("offline", "下线", (OrgStatus.active,), OrgStatus.offline, who=_MANAGER, permission=P.org_manage,
-                   danger=True, confirm="下线后该机构的用户将不能登录，确定下线？"),
+                   danger=True, confirm="下线后该机构的用户将不能登录，确定下线？", effects=(_end_sessions,)),
         Transition("online", "上线", (OrgStatus.offline,), OrgStatus.active, who=_MANAGER, permission=P.org_manage),
     ],
     object_type="organization",

@@ -69,14 +69,14 @@ def _new_phone(user: User, raw: str | None) -> str:
 
 
 def start_phone_change(session: Session, user: User, new_phone: str | None, sender, *, now: datetime,
-                       ttl_minutes: int = 5, resend_seconds: int = 60) -> tuple[str, str]:
+                       ttl_minutes: int = 5, resend_seconds: int = 60, before_send=None) -> tuple[str, str]:
     """更换绑定手机, step one: a code to the NEW number (the old number gets nothing).
 
     Returns (the normalized number, the code). Raises ``SmsThrottled`` when a code went to that
     number less than ``resend_seconds`` ago (that code still works)."""
     phone = _new_phone(user, new_phone)
     return phone, issue_code(session, phone, Purpose.PHONE, sender, now=now, ttl_minutes=ttl_minutes,
-                             resend_seconds=resend_seconds)
+                             resend_seconds=resend_seconds, before_send=before_send)
 
 
 def change_phone(session: Session, user: User, new_phone: str | None, code: str | None, *, now: datetime,

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from models import Organization, User
 from models.org import OrgKind
 from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
-from workflows import FormErrors, WorkflowError, insert_or_refuse
+from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
 from workflows.validators import check_password_policy, check_phone
 
@@ -222,6 +222,8 @@ def set_enabled(session: Session, manager, target: User, enabled: bool, *, ip: s
     if target.is_enabled == enabled:
         raise WorkflowError("该用户已启用" if enabled else "该用户已停用")
     target.is_enabled = enabled
+    if not enabled:
+        sessions.end_all(session, sessions.Reason.DISABLED, user_ids=[target.id])
     log(session, manager, Kind.EDIT, f"{'启用' if enabled else '停用'}用户 {target.username}（{target.name}）",
         obj=target, ip=ip, detail={"状态": {"before": "停用" if enabled else "启用",
                                             "after": "启用" if enabled else "停用"}})
@@ -248,6 +250,7 @@ def unbind_phone(session: Session, manager, target: User, *, ip: str | None = No
         raise WorkflowError("该用户未绑定手机号")
     before = target.phone
     target.phone = None
+    sessions.end_all(session, sessions.Reason.PHONE_UNBOUND, user_ids=[target.id])
     log(session, manager, Kind.EDIT, f"取消绑定用户 {target.username} 的手机号 {mask_phone(before)}", obj=target,
         ip=ip, detail={"手机号": {"before": mask_phone(before), "after": None}})
     session.flush()

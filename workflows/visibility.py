@@ -23,6 +23,7 @@ from models import (
     Certificate,
     CertificateApplication,
     EnterpriseChange,
+    Job,
     Message,
     NumberSegment,
     Organization,
@@ -208,6 +209,12 @@ def _message_clause(user):
     return Message.user_id == (user.id if user is not None else None)
 
 
+def _job_clause(user):
+    """我的导出 (issue 16): a job and its file are its owner's alone — not even the province
+    downloads another user's export."""
+    return Job.owner_id == (user.id if user is not None else None)
+
+
 # Objects that hang off another (logs, attachments) are visible when their owner is.
 OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person,
                 "application": CertificateApplication, "account": AccountRequest,
@@ -243,6 +250,7 @@ RULES = {
     AuditLog: _audit_clause,
     NumberSegment: _segment_clause,
     Message: _message_clause,
+    Job: _job_clause,
     CertificateApplication: _application_clause,
     AccountRequest: _account_clause,
     EnterpriseChange: _enterprise_change_clause,

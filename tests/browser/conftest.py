@@ -4,6 +4,10 @@ Every test here gets a real HTTP server on a free loopback port, serving a fresh
 demo database (SPEC §12), and a headless Chromium page. Where Chromium or Playwright is
 missing the tests skip with a clear message — or fail under ``REQUIRE_BROWSER=1`` (CI).
 A failing test leaves a full-page screenshot in ``test-artifacts/<test name>.png``.
+
+Every test also fails when a page it opened reported a Content-Security-Policy violation or an
+uncaught JavaScript error (README "Security headers"): a policy that silently stops the
+pages' scripts would be worse than none.
 """
 
 from __future__ import annotations
@@ -152,21 +156,51 @@ def _browser(chromium_path):
         browser.close()
 
 
+# Each document reports its violations to Python as they happen (the binding outlives navigations);
+# Chromium also logs each one to the console ("Refused to … Content Security Policy …").
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  var line = [location.pathname, e.effectiveDirective, e.blockedURI || "-",
+              (e.sourceFile || "-") + ":" + e.lineNumber, e.sample || ""].join(" | ");
+  if (window.__reportCspViolation) { window.__reportCspViolation(line); }
+});
+"""
+
+
 @pytest.fixture
-def browser_page(_browser, request):
-    """A fresh context (downloads on, 1400×900, zh-CN) and its page; a screenshot if the test fails."""
+def page_problems():
+    """What the pages of this test reported: CSP violations and uncaught JavaScript errors.
+    ``browser_page`` fails the test at teardown if there is any; a test may look at it sooner."""
+    return []
+
+
+@pytest.fixture
+def browser_page(_browser, request, page_problems):
+    """A fresh context (downloads on, 1400×900, zh-CN) and its page; a screenshot if the test fails;
+    the test fails if a page reported a CSP violation or an uncaught JavaScript error."""
     from playwright.sync_api import expect
 
     context = _browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 900},
                                    locale="zh-CN", timezone_id="Asia/Shanghai")
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     expect.set_options(timeout=DEFAULT_TIMEOUT_MS)
+    context.expose_function("__reportCspViolation", lambda line: page_problems.append(f"CSP violation: {line}"))
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", lambda msg: page_problems.append(f"console {msg.type}: {msg.text}")
+            if "Content Security Policy" in msg.text else None)
+    page.on("pageerror", lambda exc: page_problems.append(f"JavaScript error on {page.url}: {exc}"))
     try:
         yield page
+        try:
+            page.evaluate("0")  # a round trip: reports still on their way arrive first
+        except Exception:  # the page may be gone
+            pass
+        if page_problems:
+            pytest.fail("the pages reported problems:\n" + "\n".join(dict.fromkeys(page_problems)), pytrace=False)
     finally:
         report = getattr(request.node, "rep_call", None)
-        if report is not None and report.failed:
+        if (report is not None and report.failed) or page_problems:
             ARTIFACTS.mkdir(exist_ok=True)
             name = re.sub(r"[^\w.-]+", "_", request.node.name)
             try:

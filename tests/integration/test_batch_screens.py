@@ -380,7 +380,7 @@ def test_segment_list_is_the_province_s_and_shows_used_segments(login, session):
 
 
 def test_certificate_export_streams_only_visible_rows_with_text_ids(login, session):
-    resp = login("inst_jinan").get("/admin/certificate/export.xlsx")
+    resp = login("inst_jinan").post("/admin/certificate/export.xlsx")
     assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(resp.data)).worksheets[0]
     rows = list(sheet.iter_rows(values_only=True))
@@ -394,11 +394,11 @@ def test_certificate_export_streams_only_visible_rows_with_text_ids(login, sessi
 
 def test_export_follows_the_search_and_over_limit_gets_a_message(login, app):
     client = login("province")
-    cert_html = client.get("/admin/certificate_library/export.xlsx?search=李明")
+    cert_html = client.post("/admin/certificate_library/export.xlsx?search=李明")
     rows = list(load_workbook(io.BytesIO(cert_html.data)).worksheets[0].iter_rows(values_only=True))
     assert len(rows) >= 2 and all(r[1].startswith("李明") for r in rows[1:])
     app.config["EXPORT_MAX_ROWS"] = 1
-    resp = client.get("/admin/certificate_library/export.xlsx", follow_redirects=True)
+    resp = client.post("/admin/certificate_library/export.xlsx", follow_redirects=True)
     assert "超过上限 1 条" in flashes(resp)
 
 

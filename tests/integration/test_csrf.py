@@ -29,7 +29,7 @@ MESSAGE = "页面已过期或缺少安全令牌"
 # Who posts to a route: the first of these who may open the route's view (an owner first).
 ACTORS = ("inst_jinan", "jinan", "province", "enterprise", "person")
 # Tables that change on harmless requests (sign-in, logging): not compared.
-VOLATILE_TABLES = {"audit_log", "sms_code", "user_account", "user_permission"}
+VOLATILE_TABLES = {"audit_log", "sms_code", "user_account", "user_permission", "user_session"}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
 
 

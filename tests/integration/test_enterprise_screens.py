@@ -161,8 +161,8 @@ def test_name_change_journey_authority_then_province(login, session):
     html = text(jinan.get(f"{REVIEW}?tab=pending"))
     assert NEW_NAME in html and "企业名称变更" in html
     # two bulk actions, as the manuals say — not one per transition of the table
-    assert "modelActions.execute('approve')" in html and "modelActions.execute('reject')" in html
-    assert "modelActions.execute('wf_" not in html
+    assert 'data-model-action="approve"' in html and 'data-model-action="reject"' in html
+    assert 'data-model-action="wf_' not in html
     resp = bulk(jinan, "approve", change.id, follow_redirects=True)
     assert "审核通过：成功 1 条，失败 0 条" in flashes(resp), flashes(resp)
     session.refresh(change)

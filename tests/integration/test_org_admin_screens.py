@@ -220,7 +220,7 @@ def test_delete_refuses_an_organization_with_data_and_removes_an_empty_one(login
     assert "用户1条" in message and "批次" in message and "证书" in message and "如需停用请下线" in message
     assert org(session, JINAN_INST) is not None
     # Flask-Admin's own bulk 删除 would skip that check: it is not offered, and refused when posted
-    assert "modelActions.execute('delete')" not in text(province.get("/admin/institution_manage/"))
+    assert 'data-model-action="delete"' not in text(province.get("/admin/institution_manage/"))
     resp = province.post("/admin/institution_manage/action/", {"action": "delete", "rowid": str(full.id)},
                          follow_redirects=True)
     assert "无权执行该操作" in flashes(resp) and "成功删除" not in flashes(resp)

@@ -399,7 +399,7 @@ def test_province_then_ministry_review_and_the_enterprise_exports(enterprise, lo
     person = login(reg.declared_by.username).get("/admin/declaration/").get_data(as_text=True)
     assert in_table(person, reg.registration_number) and "已注册" in person
 
-    resp = enterprise.get(f"/admin/registered/export.xlsx?search={id_number}")
+    resp = enterprise.post(f"/admin/registered/export.xlsx?search={id_number}")
     assert resp.status_code == 200 and resp.mimetype.endswith("spreadsheetml.sheet")
     assert ".xlsx" in resp.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(resp.data)).active

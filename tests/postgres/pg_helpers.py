@@ -297,3 +297,35 @@ def set_scope_job(session, username: str, org_code: str, pairs: list):
     org = session.scalars(select(Organization).where(Organization.code == org_code)).one()
     _ = actor.organization.path, org.path, org.parent
     return lambda: set_scope(session, actor, org, {tuple(p) for p in pairs})
+
+
+# -- the job queue (issue 16): several workers claiming at once ------------------------------------
+def job_worker(url: str, tmp: str, name: str, barrier, results) -> None:
+    """Run queued jobs until none is left, with a handler that writes a small file; puts
+    (worker name, job id) for every job this process ran, then ("done", name)."""
+    try:
+        from sqlalchemy.orm import Session
+
+        from app import create_app
+        from models import JobKind, db
+        from workflows.jobs import Worker, WorkerSettings
+
+        app = create_app(app_config(url, tmp))
+        with app.app_context():
+            engine = db.engine
+
+        def handler(claim, progress):
+            progress(1, 2)
+            path = os.path.join(tmp, f"{name}-{claim.job_id}.xlsx")
+            with open(path, "wb") as fh:
+                fh.write(f"job {claim.job_id} by {name}".encode())
+            results.put((name, claim.job_id))
+            return f"{claim.job_id}.xlsx", path, 2
+
+        worker = Worker(name, lambda: Session(engine), {JobKind.export: handler}, WorkerSettings(beat_seconds=0))
+        barrier.wait(timeout=60)
+        worker.run(once=True)
+        engine.dispose()
+    except Exception:
+        results.put(("error", traceback.format_exc()))
+    results.put(("done", name))

@@ -379,12 +379,12 @@ def test_reset_password_with_code(session):
     now = utcnow()
     user.locked_until = now + timedelta(minutes=10)
     sender = FakeSender()
-    found, code = rules.start_password_reset(session, "jinan", sender, now=now)
-    assert found is user and sender.sent[-1][0] == user.phone
+    code = rules.start_password_reset(session, "jinan", sender, now=now)
+    assert sender.sent[-1][0] == user.phone and code in sender.sent[-1][1]
     # A weak new password is refused before the code is looked at, so the code survives.
     with pytest.raises(WorkflowError, match="^密码至少8位"):
-        rules.reset_password_with_code(session, user, code, "weak", "weak", now=now)
-    rules.reset_password_with_code(session, user, code, "Better2026", "Better2026", now=now)
+        rules.reset_password_with_code(session, "jinan", code, "weak", "weak", now=now)
+    assert rules.reset_password_with_code(session, "jinan", code, "Better2026", "Better2026", now=now) is user
     assert rules.password_matches(user, "Better2026")
     assert user.locked_until is None
     assert audit_rows(session, Kind.PASSWORD, "jinan")[-1].summary == "通过短信验证码找回密码"
@@ -392,7 +392,7 @@ def test_reset_password_with_code(session):
 
 def test_start_password_reset_sends_nothing_for_an_unknown_user(session):
     sender = FakeSender()
-    assert rules.start_password_reset(session, "nobody", sender, now=utcnow()) == (None, None)
+    assert rules.start_password_reset(session, "nobody", sender, now=utcnow()) is None
     assert not sender.sent
     with pytest.raises(WorkflowError, match="^请输入用户名$"):
         rules.start_password_reset(session, "  ", sender, now=utcnow())
@@ -401,8 +401,62 @@ def test_start_password_reset_sends_nothing_for_an_unknown_user(session):
 def test_start_password_reset_sends_nothing_for_an_offline_organization(session):
     user_named(session, "jinan").organization.status = OrgStatus.offline
     sender = FakeSender()
-    assert rules.start_password_reset(session, "jinan", sender, now=utcnow()) == (None, None)
+    assert rules.start_password_reset(session, "jinan", sender, now=utcnow()) is None
     assert not sender.sent
+
+
+def _reset_answers(session, username: str, now) -> list[str]:
+    """Every branch of 找回密码 for ``username``, in order: what the user is told each time."""
+    said = []
+
+    def attempt(fn):
+        try:
+            fn()
+            said.append("ok")
+        except WorkflowError as exc:
+            said.append(exc.message)
+
+    sender = FakeSender()
+    attempt(lambda: rules.start_password_reset(session, username, sender, now=now))
+    attempt(lambda: rules.start_password_reset(session, username, sender, now=now + timedelta(seconds=10)))
+    attempt(lambda: rules.reset_password_with_code(session, username, "000000", "Better2026", "Other2026", now=now))
+    attempt(lambda: rules.reset_password_with_code(session, username, "000000", "weak", "weak", now=now))
+    for _ in range(6):  # a wrong code, up to the limit and one beyond
+        attempt(lambda: rules.reset_password_with_code(session, username, "000000", "Better2026", "Better2026",
+                                                       now=now))
+    attempt(lambda: rules.start_password_reset(session, username, sender, now=now + timedelta(seconds=61)))
+    attempt(lambda: rules.reset_password_with_code(session, username, "000000", "Better2026", "Better2026",
+                                                   now=now + timedelta(minutes=7)))
+    return said
+
+
+def test_password_reset_answers_the_same_for_real_and_unknown_accounts(session, monkeypatch):
+    """Issue 16: mismatched confirmation, weak password, resend within the limit, wrong codes, the
+    attempt limit and expiry — word for word the same whether the account exists or not."""
+    import secrets
+
+    monkeypatch.setattr(secrets, "randbelow", lambda n: 123456)  # so that "000000" is wrong for both
+    now = utcnow()
+    real = _reset_answers(session, "jinan", now)
+    unknown = _reset_answers(session, "no-such-user", now)
+    disabled_user = user_named(session, "qingdao")
+    disabled_user.is_enabled = False
+    disabled = _reset_answers(session, "qingdao", now)
+    assert real == unknown == disabled
+    assert real[:4] == ["ok", "验证码发送过于频繁，请50秒后再试", "两次输入的新密码不一致", real[3]]
+    assert real[3].startswith("密码至少8位")
+    assert real[4:10] == ["验证码错误"] * 4 + ["验证码错误次数过多，请重新获取"] * 2
+    assert real[10:] == ["ok", "验证码已过期，请重新获取"]
+
+
+def test_an_unknown_accounts_code_is_never_right(session, monkeypatch):
+    import secrets
+
+    monkeypatch.setattr(secrets, "randbelow", lambda n: 123456)
+    now = utcnow()
+    rules.start_password_reset(session, "no-such-user", FakeSender(), now=now)
+    with pytest.raises(WorkflowError, match="^验证码错误$"):  # even the code that was stored
+        rules.reset_password_with_code(session, "no-such-user", "123456", "Better2026", "Better2026", now=now)
 
 
 # --- senders ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from workflows.excel import (
     RowError,
     build_candidate_template,
     parse_candidate_upload,
-    stream_xlsx,
+    write_xlsx,
 )
 from workflows.validators import make_id_number
 
@@ -364,16 +364,17 @@ def test_10000_rows_parse_quickly():
 # --- streaming export (SPEC §11) ----------------------------------------------------------
 
 
-def test_stream_xlsx_keeps_text_as_text(tmp_path, monkeypatch):
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+def test_write_xlsx_keeps_text_as_text(tmp_path):
     rows = [
         ["张三", "370102199003070256", "=1+1", date(2026, 1, 2), 3, None],
         ["李四", "00123", "http://example.com", datetime(2026, 1, 2, 3, 4, 5), 2.5, True],
     ]
-    data = b"".join(stream_xlsx(["姓名", "身份证号", "备注", "发证日期", "次数", "空"], rows,
-                                sheet_name="证书", text_columns={1}))
-    assert os.listdir(tmp_path) == []
-    ws = openpyxl.load_workbook(io.BytesIO(data))["证书"]
+    path = tmp_path / "out.xlsx"
+    written = write_xlsx(str(path), ["姓名", "身份证号", "备注", "发证日期", "次数", "空"], rows,
+                         sheet_name="证书", text_columns={1})
+    assert written == 2
+    assert os.listdir(tmp_path) == ["out.xlsx"]  # xlsxwriter's own temp files are gone
+    ws = openpyxl.load_workbook(path)["证书"]
     assert [c.value for c in ws[1]] == ["姓名", "身份证号", "备注", "发证日期", "次数", "空"]
     assert ws["B2"].value == "370102199003070256" and ws["B2"].data_type == "s"
     assert ws["B2"].number_format == "@"
@@ -385,12 +386,10 @@ def test_stream_xlsx_keeps_text_as_text(tmp_path, monkeypatch):
     assert ws["F2"].value is None
 
 
-def test_stream_xlsx_chunks_and_cleans_up_on_early_close(tmp_path, monkeypatch):
-    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
-    rows = ([f"行{i}", make_id_number("370102", date(1990, 1, 1), i % 500, "女")] for i in range(20_000))
-    chunks = stream_xlsx(["姓名", "身份证号"], rows, text_columns={1})
-    first = next(chunks)
-    assert first.startswith(b"PK\x03\x04") and len(first) == 64 * 1024
-    assert len(os.listdir(tmp_path)) == 1
-    chunks.close()  # the client went away mid-download
-    assert os.listdir(tmp_path) == []
+def test_write_xlsx_reports_progress_every_thousand_rows(tmp_path):
+    rows = ([f"行{i}", make_id_number("370102", date(1990, 1, 1), i % 500, "女")] for i in range(2_500))
+    seen = []
+    written = write_xlsx(str(tmp_path / "p.xlsx"), ["姓名", "身份证号"], rows, text_columns={1}, progress=seen.append)
+    assert written == 2_500 and seen == [1_000, 2_000]
+    ws = openpyxl.load_workbook(tmp_path / "p.xlsx", read_only=True).active
+    assert sum(1 for _ in ws.iter_rows()) == 2_501

@@ -1,0 +1,24 @@
+/* 上报's 企业承诺书 (registration/commitment.html): the seconds left to read, counted down on the
+   page; then 确认 is enabled. The server counts too and refuses an early confirmation. */
+(function () {
+  "use strict";
+  var box = document.getElementById("commitment-countdown");
+  var button = document.getElementById("commitment-confirm");
+  if (!box || !button) { return; }
+  var left = parseInt(box.getAttribute("data-remaining"), 10) || 0;
+  if (left <= 0) { return; }
+  var end = Date.now() + left * 1000;
+  var timer = setInterval(function () {
+    var now = Math.ceil((end - Date.now()) / 1000);
+    if (now > 0) {
+      document.getElementById("commitment-seconds").textContent = now;
+      box.setAttribute("data-remaining", now);
+      return;
+    }
+    clearInterval(timer);
+    box.setAttribute("data-remaining", 0);
+    box.className = "text-success";
+    box.textContent = "阅读完成，请勾选承诺后确认上报";
+    button.disabled = false;
+  }, 250);
+}());
