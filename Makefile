@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := app
+WORKERS ?= 4
 
 .PHONY: run test install install-test migrate demo lint bench serve clean
 
@@ -19,11 +20,13 @@ $(BIN)/pytest: $(BIN)/flask
 install: $(BIN)/flask
 install-test: $(BIN)/pytest
 
-## make run: install, migrate, load the demo on first run, serve http://127.0.0.1:5000
+## make run: install, migrate, load the demo on first run, serve http://127.0.0.1:5000 with the
+## job worker beside it (large exports run there); Ctrl-C stops both
 run: install
 	$(BIN)/flask db upgrade
 	@test -f instance/.demo-loaded || ($(BIN)/flask seed demo && touch instance/.demo-loaded)
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+	$(BIN)/flask jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 ## make test: install test dependencies and run the whole suite
 test: install-test
@@ -37,10 +40,11 @@ demo: install
 	$(BIN)/flask seed demo
 	@mkdir -p instance && touch instance/.demo-loaded
 
-## gunicorn on 127.0.0.1:8000 (DATABASE_URL selects PostgreSQL)
+## gunicorn on 127.0.0.1:8000 (DATABASE_URL selects PostgreSQL) and one job worker
 serve: install
 	$(BIN)/flask db upgrade
-	$(BIN)/gunicorn --workers 3 --timeout 120 --bind 127.0.0.1:8000 'app:create_app()'
+	$(BIN)/flask jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+		$(BIN)/gunicorn --workers $(WORKERS) --timeout 60 --bind 127.0.0.1:8000 'app:create_app()'
 
 lint: install-test
 	$(BIN)/ruff check .
