@@ -22,6 +22,11 @@ from models.base import SQLITE_BEGIN
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, template_folder="admin_views/templates",
                 static_folder="admin_views/static")
+    # Pages are rendered for every click (issue 16 "Served"): the templates' block tags leave no
+    # blank lines behind, and JSON carries Chinese as UTF-8, not as \uXXXX escapes (the filters'
+    # options are half the size).
+    app.jinja_env.trim_blocks = app.jinja_env.lstrip_blocks = True
+    app.json.ensure_ascii = False
     app.config.from_object(settings.Defaults)
     app.config.update(settings.from_environment())
     if config:

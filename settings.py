@@ -97,6 +97,8 @@ class Defaults:
     JOB_MAX_ATTEMPTS = 2
     JOB_POLL_SECONDS = 1.0
     JOB_WORKER_NICE = 10  # the worker yields the CPU to the web workers serving pages
+    FILTER_OPTIONS_SECONDS = 60  # a list's select filters (发证机构, 职业, 等级) are re-read after this
+    HOME_FIGURES_SECONDS = 60  # 首页's 有效证书总数 and 近6个月发证数量 are recounted after this
     SERVER_TIMING = False  # Server-Timing: cpu;dur=… on every response (bench/served.py)
     # A list counts its rows up to this many, then says 「10,000+」: never a count of the whole table
     LIST_COUNT_LIMIT = 10_000
@@ -137,6 +139,8 @@ ENV_OVERRIDES = {
     "JOB_MAX_ATTEMPTS": int,
     "JOB_POLL_SECONDS": float,
     "JOB_WORKER_NICE": int,
+    "FILTER_OPTIONS_SECONDS": int,
+    "HOME_FIGURES_SECONDS": int,
     "SERVER_TIMING": _bool,
     "LIST_COUNT_LIMIT": int,
     "SEARCH_COUNT_LIMIT": int,

@@ -65,11 +65,11 @@ def _load_user(user_id: str) -> User | None:
     """Every request re-reads the account and its server-side session: disabling the account, taking
     its organization offline, or ending the session (退出, 修改密码 elsewhere, 重置密码 …) signs the
     cookie out at its next click (SPEC §1, §9; issue 16)."""
-    row = sessions.find(db.session, session.get(SID))
+    found = sessions.find_with_user(db.session, session.get(SID))
+    row, user = found or (None, None)
     if row is None or row.ended_at is not None or str(row.user_id) != str(user_id):
         g.ended_session = row
         return None
-    user = db.session.get(User, row.user_id)
     if not rules.may_stay_signed_in(user):
         return None
     g.user_session = row

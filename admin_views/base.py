@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
+import time
 from datetime import datetime
 from functools import partial
 from urllib.parse import quote
@@ -47,6 +48,7 @@ def client_ip() -> str | None:
 
 def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:
     """Menu and URL access: signed in, password current, right kind of organization, permission."""
+    user = user._get_current_object() if hasattr(user, "_get_current_object") else user  # the proxy once
     if not getattr(user, "is_authenticated", False) or user.must_change_password:
         return False
     if user.organization is None:
@@ -62,6 +64,28 @@ def may_open(endpoint: str) -> bool:
     admin = current_app.extensions["admin"][0]
     view = next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
     return view is not None and view.is_accessible()
+
+
+def kept_for_organization(what, setting: str, compute):
+    """``compute()`` for the current user's organization (or, without one, the user), kept in this
+    process for ``config[setting]`` seconds: figures every page or every 首页 shows and few
+    need to the second — a select filter's options, the province's count of a million valid
+    certificates (29 ms of PostgreSQL). Kept per app, so per database; 0 seconds keeps nothing.
+    What visibility narrows depends only on the organization, so the key holds it."""
+    seconds = current_app.config.get(setting, 60)
+    org = current_user.organization
+    key = (what, org.id if org is not None else None, None if org is not None else current_user.id)
+    store = current_app.extensions.setdefault("kept_for_organization", {})
+    now = time.monotonic()
+    kept = store.get(key)
+    if kept is not None and now - kept[0] < seconds:
+        return kept[1]
+    value = compute()
+    if seconds > 0:
+        if len(store) > 10_000:  # organizations come and go; the store stays small
+            store.clear()
+        store[key] = (now, value)
+    return value
 
 
 class AtLeast(int):
@@ -150,6 +174,28 @@ class SecureModelView(AccessMixin, ModelView):
 
     def __init__(self, model, session=None, **kwargs):
         super().__init__(model, session or db.session, **kwargs)
+
+    def cell(self, row, name: str):
+        """A list cell, as Flask-Admin's ``get_list_value`` gives it but without the template context
+        (no formatter here reads it): see admin/secure_list.html. No column is edited in the list."""
+        return self._get_list_value(None, row, name, self.column_formatters, self.column_type_formatters)
+
+    def detail_cell(self, row, name: str):
+        """A field of the details page, as ``get_detail_value`` gives it, without the context."""
+        return self._get_list_value(None, row, name, self.column_formatters_detail,
+                                    self.column_type_formatters_detail)
+
+    def row_url(self, endpoint: str, row_id, return_url: str) -> str:
+        """A row's link (详情, 修改) as ``get_url(endpoint, id=row_id, url=return_url)`` gives it,
+        routed once per page and endpoint rather than once per row (issue 16 "Served": URL
+        building was a fifth of a list page's render)."""
+        cache = g.setdefault("row_urls", {})
+        key = (self.endpoint, endpoint, return_url)
+        parts = cache.get(key)
+        if parts is None:  # the id comes first in the query string, as Flask-Admin builds it
+            head, _, tail = self.get_url(endpoint, id="ROW", url=return_url).partition("id=ROW")
+            parts = cache[key] = (head + "id=", tail)
+        return f"{parts[0]}{quote(str(row_id), safe='')}{parts[1]}"
 
     # -- the one visibility hook (Django's get_queryset) ----------------------------------
     def scope_query(self, query):

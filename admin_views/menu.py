@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
+from admin_views.base import kept_for_organization
 from models import (
     AccountRequest,
     AccountStatus,
@@ -55,7 +56,8 @@ class HomeView(AdminIndexView):
         or review certificates; [(month, count, None)] for the SVG bar chart, or None."""
         if current_user.kind not in CHART_KINDS:
             return None
-        return [(label, count, None) for label, count in issued_per_month(db.session, current_user, months=6)]
+        return kept_for_organization("issued per month", "HOME_FIGURES_SECONDS", lambda: [
+            (label, count, None) for label, count in issued_per_month(db.session, current_user, months=6)])
 
     def _waiting_to_report(self):
         """002 §3.1.3 企业首页: the 待上报人员 list itself, not only its count (the latest 10)."""
@@ -88,8 +90,9 @@ class HomeView(AdminIndexView):
                           _link("batch.index_view", tab="rejected")))
         if kind in (OrgKind.institution, OrgKind.direct_institution, OrgKind.authority, OrgKind.province):
             endpoint = "certificate_library" if kind == OrgKind.province else "certificate"
-            cards.append(("有效证书总数", self._count(Certificate, Certificate.status == CertificateStatus.valid),
-                          _link(f"{endpoint}.index_view")))
+            valid = kept_for_organization("valid certificates", "HOME_FIGURES_SECONDS", lambda: self._count(
+                Certificate, Certificate.status == CertificateStatus.valid))
+            cards.append(("有效证书总数", valid, _link(f"{endpoint}.index_view")))
         # 注册申报 (SPEC §5.5): the enterprise reports, the province and the ministry accept and decide
         if kind == OrgKind.enterprise and current_user.has(Permission.registration_manage):
             days = int(current_app.config.get("EXPIRY_WARNING_DAYS", 90))

@@ -21,9 +21,11 @@ Targets (2 cores, 1,000,000 certificates, PostgreSQL): ≥ 100 requests/s at 50 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -113,6 +115,32 @@ def keep_exports(site: Site, stop: threading.Event, count: int, done: list) -> N
         stop.wait(0.5)
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids) -> float:
+    """user + system CPU of these processes so far (/proc/<pid>/stat), gone ones counting 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def process_groups(served: Served) -> dict[str, list[int]]:
+    """Where the machine's CPU goes: the web workers, the job workers, PostgreSQL's processes (all
+    of them on this machine) and this client."""
+    postgres = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout.split()
+    return {"gunicorn": [served.server.pid, *served.web_worker_pids()],
+            "job workers": [w.pid for w in served.workers],
+            "PostgreSQL": [int(p) for p in postgres],
+            "this client": [os.getpid()]}
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -170,12 +198,15 @@ def run(args) -> int:
                     time.sleep(session.rng.uniform(0, 2 * args.think))
 
         threads = [threading.Thread(target=work, args=(s,)) for s in sessions]
+        groups = process_groups(served)
+        cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         began = time.monotonic()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.monotonic() - began
+        shares = {name: (cpu_seconds(pids) - cpu_before[name]) / elapsed for name, pids in groups.items()}
         stop.set()
         exporter.join(timeout=30)
         flying = site.scalar("SELECT count(*) FROM job WHERE status IN ('queued', 'running')")
@@ -198,6 +229,8 @@ def run(args) -> int:
     done = [f for f in finished if f[1] == "done"]
     print(f"export jobs: {len(done)} finished ({sum(f[2] or 0 for f in done):,} rows), "
           f"{len([f for f in finished if f[1] != 'done'])} failed; {flying} in flight at the end ({running} running)")
+    print("CPU (cores busy on average): " + ", ".join(f"{name} {share:.2f}" for name, share in shares.items())
+          + f"; of {os.cpu_count()} cores")
     for line in errors[:10]:
         print("  error:", line)
     list_cpu = statistics.mean(cpu["list"]) if cpu["list"] else 0

@@ -151,7 +151,7 @@ class User(UserMixin, db.Model):
         return frozenset(row.code for row in self.permission_rows)
 
     def has(self, permission: Permission) -> bool:
-        return permission in self.permissions
+        return any(row.code == permission for row in self.permission_rows)
 
     @property
     def kind(self) -> OrgKind | None:

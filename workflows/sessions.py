@@ -25,7 +25,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models import User, UserSession
 from models.base import utcnow
@@ -78,6 +78,17 @@ def find(session: Session, sid: object) -> UserSession | None:
     if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
         return None
     return session.scalars(select(UserSession).where(UserSession.sid_hash == _hash(sid))).first()
+
+
+def find_with_user(session: Session, sid: object) -> tuple[UserSession, User] | None:
+    """``find`` and the session's user with the user's organization, in one statement: every
+    request starts here (the user's permissions follow in one more, ``User.permission_rows``)."""
+    if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
+        return None
+    stmt = (select(UserSession, User).join(User, User.id == UserSession.user_id)
+            .where(UserSession.sid_hash == _hash(sid)).options(joinedload(User.organization)))
+    found = session.execute(stmt).first()
+    return (found[0], found[1]) if found else None
 
 
 def idle_too_long(row: UserSession, idle: timedelta, now: datetime | None = None) -> bool:

@@ -10,6 +10,7 @@ import html as htmllib
 import io
 import json
 import re
+import time
 from datetime import timedelta
 
 import pytest
@@ -357,7 +358,7 @@ def filter_options(html: str) -> dict:
     return {item["arg"]: item["options"] for items in groups.values() for item in items}
 
 
-def test_filter_options_are_read_per_request_and_follow_visibility(login, session):
+def test_filter_options_are_kept_a_minute_and_follow_visibility(login, session, monkeypatch):
     province = filter_options(login("province").get(f"{LIBRARY}/").get_data(as_text=True))
     names = {label for _, label in province["issuer"]}
     assert {"济南市建设职业技能培训中心", "青岛市建筑业职业培训学校", "山东省建设职业技能鉴定指导中心"} <= names
@@ -366,12 +367,19 @@ def test_filter_options_are_read_per_request_and_follow_visibility(login, sessio
     jinan = filter_options(login("jinan").get(f"{VIEW}/").get_data(as_text=True))
     jinan_names = {label for _, label in jinan["issuer"]}
     assert "济南市建设职业技能培训中心" in jinan_names and "青岛市建筑业职业培训学校" not in jinan_names
-    # a new institution shows up without restarting the app
+    # a new institution shows up without restarting the app, once FILTER_OPTIONS_SECONDS (60) passed
     make_org(session, OrgKind.institution, session.get(Organization, org_id(session, "SD370100")),
              name="济南新开培训学校")
     session.commit()
+    kept = filter_options(login("province").get(f"{LIBRARY}/").get_data(as_text=True))
+    assert "济南新开培训学校" not in {label for _, label in kept["issuer"]}
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + 61)
     again = filter_options(login("province").get(f"{LIBRARY}/").get_data(as_text=True))
     assert "济南新开培训学校" in {label for _, label in again["issuer"]}
+    # kept per organization: 济南's own list never showed the province's options
+    assert "青岛市建筑业职业培训学校" not in {label for _, label in filter_options(
+        login("jinan").get(f"{VIEW}/").get_data(as_text=True))["issuer"]}
 
 
 def test_authority_filters_stay_inside_its_visibility(login, session):
