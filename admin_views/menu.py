@@ -191,3 +191,27 @@ def init_app(app: Flask) -> None:
     @app.context_processor
     def _unread():
         return {"unread_messages": lambda: messages.unread_count(current_user)}
+
+    app.jinja_env.globals["kept_menu"] = kept_menu
+
+
+def kept_menu(view, render):
+    """The navigation bar's menus, drawn once per kind of user and per screen (issue 16 "Served":
+    asking each of ~45 views whether it is accessible, then routing each link, was a tenth of a
+    page). What the menu shows depends only on what every ``is_accessible`` reads — role, kind of
+    organization (none for an individual), permissions, a password to change — and on the
+    current screen (the active entry), so that is the key; ``render()`` draws it as Flask-Admin
+    does."""
+    user = current_user._get_current_object()
+    if not user.is_authenticated:
+        return render()
+    org = user.organization
+    key = (getattr(view, "endpoint", None), user.role, org.kind if org is not None else None,
+           user.must_change_password, user.permissions, request.script_root)
+    menus = current_app.extensions.setdefault("kept_menus", {})
+    html = menus.get(key)
+    if html is None:
+        if len(menus) > 5_000:
+            menus.clear()
+        html = menus[key] = render()
+    return html

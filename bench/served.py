@@ -141,6 +141,15 @@ def process_groups(served: Served) -> dict[str, list[int]]:
             "this client": [os.getpid()]}
 
 
+def machine_speed() -> float:
+    """ms of CPU for a fixed pure-Python loop: this machine's speed right now. A shared virtual
+    machine's varies by ±40% from minute to minute; compare runs only with this figure beside them."""
+    started, total = time.process_time(), 0
+    for i in range(2_000_000):
+        total += i
+    return (time.process_time() - started) * 1000
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return 0.0
@@ -198,6 +207,7 @@ def run(args) -> int:
                     time.sleep(session.rng.uniform(0, 2 * args.think))
 
         threads = [threading.Thread(target=work, args=(s,)) for s in sessions]
+        speed_before = machine_speed()
         groups = process_groups(served)
         cpu_before = {name: cpu_seconds(pids) for name, pids in groups.items()}
         began = time.monotonic()
@@ -209,6 +219,7 @@ def run(args) -> int:
         shares = {name: (cpu_seconds(pids) - cpu_before[name]) / elapsed for name, pids in groups.items()}
         stop.set()
         exporter.join(timeout=30)
+        speed_after = machine_speed()
         flying = site.scalar("SELECT count(*) FROM job WHERE status IN ('queued', 'running')")
         running = site.scalar("SELECT count(*) FROM job WHERE status = 'running'")
     finally:
@@ -217,7 +228,8 @@ def run(args) -> int:
     total = sum(len(v) for v in latency.values())
     everything = [x for v in latency.values() for x in v]
     rps = total / elapsed
-    print(f"\n{total:,} requests in {elapsed:.1f} s: {rps:.1f} requests/s, {len(errors)} errors")
+    print(f"\nmachine speed: a fixed loop took {speed_before:.0f} ms before the run, {speed_after:.0f} ms after")
+    print(f"{total:,} requests in {elapsed:.1f} s: {rps:.1f} requests/s, {len(errors)} errors")
     print(f"{'kind':<16}{'count':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'cpu ms':>9}")
     for kind in sorted(latency):
         values = latency[kind]

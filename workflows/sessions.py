@@ -81,13 +81,14 @@ def find(session: Session, sid: object) -> UserSession | None:
 
 
 def find_with_user(session: Session, sid: object) -> tuple[UserSession, User] | None:
-    """``find`` and the session's user with the user's organization, in one statement: every
-    request starts here (the user's permissions follow in one more, ``User.permission_rows``)."""
+    """``find`` and the session's user with the user's organization and permissions, in one
+    statement: every request starts here."""
     if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
         return None
     stmt = (select(UserSession, User).join(User, User.id == UserSession.user_id)
-            .where(UserSession.sid_hash == _hash(sid)).options(joinedload(User.organization)))
-    found = session.execute(stmt).first()
+            .where(UserSession.sid_hash == _hash(sid))
+            .options(joinedload(User.organization), joinedload(User.permission_rows)))
+    found = session.execute(stmt).unique().first()
     return (found[0], found[1]) if found else None
 
 

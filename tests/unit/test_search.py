@@ -122,3 +122,17 @@ def test_starts_with_finds_prefixes_only_and_sqlite_uses_the_name_index(rolled_s
     sql = _sql(select(Person.id).where(starts_with(Person.name, "张")), s.get_bind().dialect)
     plan = " ".join(str(row[-1]) for row in s.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
     assert "INDEX ix_person_name" in plan, plan
+
+
+def test_a_prefix_search_is_compiled_once_for_every_term():
+    """The term is a bound parameter of the cache key: one compiled statement serves every search
+    (issue 16: an uncacheable predicate was compiled anew on every request), and each execution
+    carries its own term (the sequence of terms above finds each its own rows)."""
+    from sqlalchemy import select
+
+    from models import Person
+
+    first = select(Person.id).where(starts_with(Person.name, "王")).limit(1001)._generate_cache_key()
+    second = select(Person.id).where(starts_with(Person.name, "李_")).limit(1001)._generate_cache_key()
+    assert first is not None and first == second
+    assert "王%" in [p.value for p in first.bindparams] and "李\\_%" in [p.value for p in second.bindparams]
