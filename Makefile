@@ -28,9 +28,13 @@ run: install
 	$(BIN)/flask jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 		$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-## make test: install test dependencies and run the whole suite
+## make test: install test dependencies and run the whole suite — the unit and integration tests
+## on every core (pytest-xdist), then PostgreSQL, the browser and the served app, which start
+## servers and measure response times, one test at a time
+JOBS ?= auto
 test: install-test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) tests/unit tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests --ignore=tests/unit --ignore=tests/integration $(PYTEST_ARGS)
 
 migrate: install
 	$(BIN)/flask db upgrade

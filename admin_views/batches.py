@@ -229,7 +229,9 @@ class BatchCreateView(AccessMixin, BaseView):
     @expose("/template.xlsx")
     def template_view(self):
         """示例文档下载: dropdowns limited to the institution's scope, ID column as text."""
-        data = build_candidate_template(scope_name_pairs(db.session, current_user.organization))
+        # the template's validated rows end where an upload's limit does (IMPORT_MAX_ROWS)
+        data = build_candidate_template(scope_name_pairs(db.session, current_user.organization),
+                                        max_rows=current_app.config["IMPORT_MAX_ROWS"])
         log(db.session, current_user, Kind.DOWNLOAD, "下载合格人员示例文档", ip=client_ip())
         db.session.commit()
         from urllib.parse import quote

@@ -78,6 +78,14 @@ def test_template_offers_only_the_institution_scope_and_text_ids(login):
     assert "填写说明" in wb.sheetnames
 
 
+def test_template_rows_end_where_an_upload_is_refused(app, login):
+    """Its dropdowns and text column reach IMPORT_MAX_ROWS rows: the rows an upload may hold."""
+    app.config["IMPORT_MAX_ROWS"] = 300
+    wb = load_workbook(io.BytesIO(login("inst_jinan").get("/admin/batch-create/template.xlsx").data))
+    ranges = [str(dv.sqref) for dv in wb.worksheets[0].data_validations.dataValidation]
+    assert ranges and all(r.endswith("301") for r in ranges), ranges
+
+
 def test_template_is_for_institutions_only(login):
     assert login("jinan").get("/admin/batch-create/template.xlsx").status_code == 403
     assert login("enterprise").get("/admin/batch-create/").status_code == 403

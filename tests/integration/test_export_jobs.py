@@ -44,8 +44,9 @@ def test_a_small_export_is_sent_at_once_and_holds_no_connection(app, login):
     assert db.session.scalar(select(func.count()).select_from(Job)) == 0
 
 
-def test_an_abandoned_download_leaves_no_connection_and_no_file(app, login):
+def test_an_abandoned_download_leaves_no_connection_and_no_file(app, login, tmp_path, monkeypatch):
     """The client reads one chunk and goes away: nothing of the request stays behind."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # this test's own: others export beside it
     before = set(os.listdir(tempfile.gettempdir()))
     browser = login("province")
     db.session.commit()
