@@ -175,6 +175,10 @@ class SecureModelView(AccessMixin, ModelView):
     def __init__(self, model, session=None, **kwargs):
         super().__init__(model, session or db.session, **kwargs)
 
+    def row_links(self, row) -> list[tuple[str, str, str]]:
+        """Links beside a row's row actions in its 操作 column: (label, url, css class)."""
+        return []
+
     def cell(self, row, name: str):
         """A list cell, as Flask-Admin's ``get_list_value`` gives it but without the template context
         (no formatter here reads it): see admin/secure_list.html. No column is edited in the list."""

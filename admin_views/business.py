@@ -200,7 +200,6 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
 class ApplyView(SecureModelView):
     """申请业务 (003 §六.3): the valid certificates the user may apply for, with 变更 / 补办 / 注销."""
 
-    list_template = "business/apply_list.html"
     column_list = ("number", "holder", "employer", "occupation", "level", "issue_date")
     column_labels = {"number": "证书编号", "holder": "姓名/身份证号", "employer": "工作单位",
                      "occupation": "职业(工种)", "level": "职业资格", "issue_date": "发证日期"}
@@ -251,6 +250,11 @@ class ApplyView(SecureModelView):
         if current_user.kind == OrgKind.school:
             return ("change",)
         return ("change", "reissue", "cancel")
+
+    def row_links(self, row):
+        """each valid certificate with the applications this user may start"""
+        return [(label, self.get_url(f".{kind}_view", certificate_id=row.id), f"apply-{kind}")
+                for kind, label in (("change", "变更"), ("reissue", "补办"), ("cancel", "注销")) if kind in self.offers()]
 
     def _certificate(self):
         certificate = _visible_or_404(Certificate, request.values.get("certificate_id"))
