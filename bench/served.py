@@ -162,7 +162,7 @@ def run(args) -> int:
     env = served_env(args.database, folder, SERVER_TIMING="1", EXPORT_INLINE_MAX_ROWS="5000",
                      JOB_WORKER_NICE=str(args.nice), JOB_LEASE_SECONDS="60", JOB_BEAT_SECONDS="2",
                      JOB_POLL_SECONDS="1", IDLE_TIMEOUT_MINUTES="600")
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--timeout", "120",
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--timeout", "60",
                "--bind", "127.0.0.1:{port}", "app:create_app()"]
     served = Served("gunicorn", command, env, folder, args.database)
     served.start()

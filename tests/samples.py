@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import struct
+import sys
 import zipfile
+from pathlib import Path
 
 import xlsxwriter
 
 from seed.images import make_png
 
-__all__ = ["make_png", "make_jpeg", "make_pdf", "make_docx", "make_xlsx", "make_zip"]
+__all__ = ["make_png", "make_jpeg", "make_pdf", "make_docx", "make_xlsx", "make_zip", "bench_module"]
+
+
+def bench_module(name: str):
+    """A script of bench/ as a module (bench/import_template.py's hostile uploads, its candidate
+    rows and raw sheets): the tests refuse the very files the benchmark times."""
+    module = sys.modules.get(f"bench_{name}")
+    if module is None:
+        path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def make_jpeg() -> bytes:

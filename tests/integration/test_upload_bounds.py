@@ -5,28 +5,15 @@ bench/import_template.py's; tests/unit/test_excel_bounds.py covers the rest of t
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from models import Batch, Candidate
+from tests.samples import bench_module
 
-_BENCH_PATH = Path(__file__).resolve().parents[2] / "bench" / "import_template.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_import_template", _BENCH_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = bench_module("import_template")
 CASES = {case: (data, message) for case, data, message in bench.hostile_uploads()
          if case in ("1,000,000 empty formatted rows", "<dimension> A1:F1048576, 3 real rows", "a cell in column XFD")}
 

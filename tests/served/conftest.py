@@ -55,7 +55,7 @@ def gunicorn_pg(pg_cluster, served_pg_template, tmp_path_factory):
     name = f"served_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     pg_cluster.create_database(name, served_pg_template)
     url = pg_cluster.url(name)
-    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "120", "--graceful-timeout", "5",
+    command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--timeout", "60", "--graceful-timeout", "5",
                "--bind", "127.0.0.1:{port}", "app:create_app()"]
     served = Served("gunicorn", command, served_env(url, folder), folder, url)
     try:

@@ -8,30 +8,17 @@ The hostile files are bench/import_template.py's, which also times their refusal
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import sys
 import zipfile
-from pathlib import Path
 
 import openpyxl
 import pytest
 
+from tests.samples import bench_module
 from workflows import excel
 from workflows.excel import RowError, build_candidate_template, parse_candidate_upload
 
-_BENCH_PATH = Path(__file__).resolve().parents[2] / "bench" / "import_template.py"
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_import_template", _BENCH_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_bench()
+bench = bench_module("import_template")
 HOSTILE = bench.hostile_uploads()
 NOT_XLSX = "文件不是有效的 Excel(.xlsx) 文件"
 TOO_LARGE = "文件内容过大，请使用示例文档填写"
