@@ -21,6 +21,7 @@ from models import (
     RegistrationStatus,
     User,
 )
+from models.user import Permission
 from tests.factories import user
 from tests.samples import make_png
 from workflows.auth import login_refusal
@@ -379,3 +380,25 @@ def test_review_post_without_csrf_token_is_refused(login, session):
     assert bulk(jinan, "approve", change.id, csrf=False).status_code == 400
     session.refresh(change)
     assert change.status == S.pending_authority
+
+
+def test_kept_menus_are_the_menus_drawn_afresh_and_follow_permissions_and_the_screen(app, login, session):
+    """The navigation menus are kept per kind of user and screen (issue 16 "Served"): what is kept
+    is what would be drawn, a withdrawn permission takes its entry away at the next page, and the
+    active entry follows the screen."""
+    def menu(client, url):
+        html = client.get(url).get_data(as_text=True)
+        return html[html.index('<ul class="nav navbar-nav mr-auto">'):html.index('id="user-menu"')]
+
+    pages = [("enterprise", "/admin/"), ("jinan", "/admin/"), ("jinan", REVIEW), ("province", "/admin/")]
+    kept = {(who, url): menu(login(who), url) for who, url in pages}
+    assert kept[("jinan", "/admin/")] != kept[("jinan", REVIEW)]  # the active entry is the screen's
+    assert kept[("enterprise", "/admin/")] != kept[("jinan", "/admin/")]
+    app.extensions.pop("kept_menus", None)
+    assert {(who, url): menu(login(who), url) for who, url in pages} == kept
+    # 济南 loses 企业信息管理: the review entry leaves its menu at the next page
+    jinan = user(session, "jinan")
+    jinan.set_permissions([p for p in jinan.permissions if p != Permission.enterprise_manage])
+    session.commit()
+    assert "企业信息变更审核" in kept[("jinan", "/admin/")]
+    assert "企业信息变更审核" not in menu(login("jinan"), "/admin/")
