@@ -24,7 +24,10 @@ except ImportError:  # skip (or fail under REQUIRE_BROWSER=1) instead of a colle
 
 
 def menu_pages(page: Page) -> list[str]:
-    """Every admin address the top bar links to (menus, 我的消息, the user menu), in order."""
+    """Every admin address the top bar links to (menus, 我的消息, the user menu), in order — read
+    once the page signed in to has loaded (its URL is there before its document: a race)."""
+    page.wait_for_load_state()
+    page.locator("nav a[href^='/admin']").first.wait_for(state="attached")
     hrefs = page.eval_on_selector_all("nav a[href^='/admin']", "links => links.map(a => a.getAttribute('href'))")
     return list(dict.fromkeys(hrefs))
 
