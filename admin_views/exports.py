@@ -219,6 +219,8 @@ def lower_priority(nice: int) -> None:
     CPU-bound task, never preferred on wake-up). Under systemd, give the service a low CPUWeight."""
     if nice <= 0:
         return
+    # each step is best effort: where the system refuses one (no autogroups, another OS, a
+    # container without /proc), the worker still runs, only with less of a step back
     with contextlib.suppress(OSError):
         os.nice(nice)
     with contextlib.suppress(OSError, AttributeError):

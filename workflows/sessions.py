@@ -73,15 +73,8 @@ def start(session: Session, user: User, *, now: datetime | None = None, ip: str 
     return sid
 
 
-def find(session: Session, sid: object) -> UserSession | None:
-    """The session row of a cookie's id, open or ended; None for anything else."""
-    if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
-        return None
-    return session.scalars(select(UserSession).where(UserSession.sid_hash == _hash(sid))).first()
-
-
 def find_with_user(session: Session, sid: object) -> tuple[UserSession, User] | None:
-    """``find`` and the session's user with the user's organization and permissions, in one
+    """The session row of a cookie's id (open or ended; None for anything else) and its user with the user's organization and permissions, in one
     statement: every request starts here."""
     if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
         return None
