@@ -74,8 +74,8 @@ def start(session: Session, user: User, *, now: datetime | None = None, ip: str 
 
 
 def find_with_user(session: Session, sid: object) -> tuple[UserSession, User] | None:
-    """The session row of a cookie's id (open or ended; None for anything else) and its user with the user's organization and permissions, in one
-    statement: every request starts here."""
+    """The session row of a cookie's id, open or ended (None for anything else), and its user with
+    the organization and permissions, in one statement: every request starts here."""
     if not isinstance(sid, str) or not 20 <= len(sid) <= 100:
         return None
     stmt = (select(UserSession, User).join(User, User.id == UserSession.user_id)
