@@ -10,7 +10,6 @@ from __future__ import annotations
 from flask import Flask, redirect, render_template, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from jinja2 import BaseLoader
 
 from models.base import format_local
 
@@ -30,28 +29,6 @@ def _batch_state(value) -> str:
         return value
 
 
-class _PageLanguage(BaseLoader):
-    """Flask-Admin's admin/base.html opens every back-office page with a bare ``<html>``, outside
-    any block: the page's language (zh-CN, as on the public pages) is written into it as the
-    template is loaded, so screen readers read it in Chinese (WCAG 3.1.1; README "Accessibility")."""
-
-    TEMPLATE, BARE, WITH_LANG = "admin/base.html", "<html>", '<html lang="zh-CN">'
-
-    def __init__(self, inner: BaseLoader):
-        self.inner = inner
-
-    def get_source(self, environment, template):
-        source, filename, uptodate = self.inner.get_source(environment, template)
-        if template == self.TEMPLATE:
-            if self.BARE not in source:  # a Flask-Admin upgrade changed its template: look again
-                raise RuntimeError(f"{filename}: no bare {self.BARE} to give its language")
-            source = source.replace(self.BARE, self.WITH_LANG, 1)
-        return source, filename, uptodate
-
-    def list_templates(self):
-        return self.inner.list_templates()
-
-
 def init_app(app: Flask) -> None:
     from admin_views import accounts, auth, hardening, menu, verify
     from admin_views.base import may_open
@@ -66,7 +43,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["batch_state_label"] = _batch_state  # admin/_log.html's 状态变化 column
     app.jinja_env.filters["local_time"] = format_local
     app.jinja_env.globals["may_open"] = may_open  # links to another screen only when it would open
-    app.jinja_env.loader = _PageLanguage(app.jinja_env.loader)
 
     @app.route("/")
     def root():

@@ -6,19 +6,20 @@ pages, with the WCAG 2.0/2.1 A and AA rules; every page must report no violation
 
 To check a new screen, add its path to its roles in ``ROLE_PAGES`` (or to ``PUBLIC_PAGES``):
 a plain path is opened as it is; ``First(list, part)`` opens ``list`` and then the first link on
-it whose address contains ``part`` (a record's 详情, 修改 …), so no demo id is written here.
+it whose address contains ``part`` (a record's 详情, 修改 …), so no demo id is written here; a
+function ``(page, base)`` brings the page to a state worth checking (a refusal, an open dialog).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import pytest
 from sqlalchemy import select
 
 from models import Certificate, Person, db
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import flash, sign_in
 from tests.conftest import DEMO_PASSWORD
 
 try:
@@ -41,13 +42,41 @@ class First(NamedTuple):
 
 DETAILS, EDIT, NEW = "/details/", "/edit/", "/new/"
 
+
+def open_first(page: Page, base: str, entry: First) -> None:
+    response = page.goto(base + entry.list)
+    assert response is not None and response.ok, f"{entry.list}: HTTP {response and response.status}"
+    link = page.locator(f"a[href*='{entry.part}']:not(nav *)").first
+    expect(link).to_be_attached()  # the list has such a row: else the check would test nothing
+    response = page.goto(base + link.get_attribute("href"))
+    assert response is not None and response.ok, f"{page.url}: HTTP {response and response.status}"
+
+
+def cancel_refused(page: Page, base: str) -> None:
+    """注销申请 submitted without its 申请说明: the form again, under the refusal (a flash message
+    with its close button)."""
+    open_first(page, base, First("/admin/business_apply/", "/cancel/"))
+    page.locator("#cancel-submit").click()
+    flash(page, "", "danger")
+
+
+def image_enlarged(page: Page, base: str) -> None:
+    """企业信息's 证明材料, one of them enlarged (the image dialog open)."""
+    page.goto(f"{base}/admin/enterprise_info/")
+    page.wait_for_load_state("load")  # Bootstrap's modal script runs at the end of <body>
+    page.locator("a.image-enlarge").first.click()
+    expect(page.locator("#image-modal")).to_be_visible()
+    page.wait_for_timeout(400)  # the fade-in: axe measures contrast on what is painted
+
 PUBLIC_PAGES = ["/login", "/forgot", "/register/enterprise", "/register/individual", "/verify"]
 
 # Pages every role has (the top bar's user menu): checked once, for the province.
 COMMON = ["/admin/message/", First("/admin/message/", DETAILS), "/admin/my_export/", "/admin/profile/",
           "/admin/profile/phone/", "/password", "/admin/org_profile/", "/admin/org_profile/edit/"]
 
-ROLE_PAGES: dict[str, list[str | First]] = {
+Entry = str | First | Callable[[Page, str], None]
+
+ROLE_PAGES: dict[str, list[Entry]] = {
     "province": [
         "/admin/", "/admin/batch_review/", First("/admin/batch_review/", DETAILS),
         "/admin/certificate_library/", First("/admin/certificate_library/", DETAILS), "/admin/segment/",
@@ -78,6 +107,7 @@ ROLE_PAGES: dict[str, list[str | First]] = {
         "/admin/certificate/", First("/admin/certificate/", DETAILS), "/admin/print_format/",
         "/admin/business_apply/", "/admin/application/", First("/admin/application/", DETAILS),
         "/admin/business_print/", "/admin/user_manage/", First("/admin/user_manage/", NEW),
+        First("/admin/business_apply/", "/change/"), cancel_refused,
     ],
     "direct_inst": [
         "/admin/", "/admin/batch/", "/admin/certificate/", First("/admin/certificate/", DETAILS),
@@ -88,10 +118,11 @@ ROLE_PAGES: dict[str, list[str | First]] = {
         "/admin/enterprise_info/", "/admin/enterprise_info/edit/", "/admin/staff/", "/admin/staff/new/",
         First("/admin/staff/", EDIT), "/admin/registration_manage/", First("/admin/registration_manage/", DETAILS),
         "/admin/registered/", First("/admin/registered/", DETAILS), "/admin/expiring/", "/admin/appeal/",
-        First("/admin/appeal/", DETAILS),
+        First("/admin/appeal/", DETAILS), First("/admin/business_apply/", "/reissue/"), image_enlarged,
     ],
     "school": ["/admin/", "/admin/business_apply/", "/admin/application/", "/admin/user_manage/"],
-    "person": ["/admin/", "/admin/business_apply/", "/admin/application/", "/admin/declaration/"],
+    "person": ["/admin/", "/admin/business_apply/", "/admin/application/", "/admin/declaration/",
+               "/admin/declaration/declare/"],
     "ministry": ["/admin/", "/admin/registration_review/", First("/admin/registration_review/", DETAILS)],
 }
 
@@ -119,21 +150,20 @@ def axe_violations(page: Page) -> list[str]:
     return [f"{v['id']} ({v['impact']}): {v['help']}\n      " + "\n      ".join(v["nodes"]) for v in found]
 
 
-def check_pages(page: Page, base: str, pages: list[str | First]) -> list[str]:
-    """Opens each page (a First: its list, then the link) and returns what axe found, by page."""
+def check_pages(page: Page, base: str, pages: list[Entry]) -> list[str]:
+    """Opens each page (a First: its list, then the link; a function: its steps) and returns
+    what axe found there, by page."""
     problems = []
     for entry in pages:
         if isinstance(entry, First):
-            response = page.goto(base + entry.list)
-            assert response is not None and response.ok, f"{entry.list}: HTTP {response and response.status}"
-            link = page.locator(f"a[href*='{entry.part}']:not(nav *)").first
-            expect(link).to_be_attached()  # the list has such a row: else the check would test nothing
-            path = link.get_attribute("href")
+            open_first(page, base, entry)
+        elif callable(entry):
+            entry(page, base)
         else:
-            path = entry
-        response = page.goto(base + path)
-        assert response is not None and response.ok, f"{path}: HTTP {response and response.status}"
-        problems += [f"{path}: {line}" for line in axe_violations(page)]
+            response = page.goto(base + entry)
+            assert response is not None and response.ok, f"{entry}: HTTP {response and response.status}"
+        where = page.url.removeprefix(base) + (f" ({entry.__name__})" if callable(entry) else "")
+        problems += [f"{where}: {line}" for line in axe_violations(page)]
     return problems
 
 

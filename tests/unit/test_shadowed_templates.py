@@ -1,8 +1,9 @@
-"""Flask-Admin templates we shadow for the Content-Security-Policy (README "Security headers").
+"""Flask-Admin templates we shadow for the Content-Security-Policy (README "Security headers")
+and for accessibility (README "Accessibility").
 
 Each copy in admin_views/templates is the installed Flask-Admin template with its inline event
-handlers replaced by data- attributes (admin.js does the rest) and a comment on top — nothing
-else. After a Flask-Admin upgrade this fails until the copies are refreshed from the new
+handlers replaced by data- attributes (admin.js does the rest), or its <html> given the page's
+language, and a comment on top — nothing else. After a Flask-Admin upgrade this fails until the copies are refreshed from the new
 templates with the same replacements (or dropped, once Flask-Admin has no onclick= left:
 pallets-eco/flask-admin#2556).
 """
@@ -29,6 +30,9 @@ SHADOWED = {
          """data-confirm="{{ _gettext('Are you sure you want to delete this record?') }}">"""),
         ("""<button onclick="return faHelpers.safeConfirm('{{ _gettext('Are you sure you want to delete this """
          """record?') }}');" title=""", """<button title="""),
+    ],
+    "admin/base.html": [
+        ("<html>\n", '<html lang="zh-CN">\n'),
     ],
     "admin/model/layout.html": [
         (''' class="dropdown-item filter" onclick="return false;">''', ''' class="dropdown-item filter">'''),
