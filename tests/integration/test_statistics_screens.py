@@ -91,9 +91,10 @@ def test_province_sees_every_city_with_its_count(session, login):
         assert got[city.name] == expected.get(city.id, 0), city.name
     assert got["省直所"] == expected.get(None, 0) > 0
     assert got["济南市住房和城乡建设局"] > 0
-    bars, _svg = chart(html, "city-chart")
+    bars, svg = chart(html, "city-chart")
     assert ("济南市", got["济南市住房和城乡建设局"]) in bars and len(bars) == len(got)
     assert len(CITY_LINK_RE.findall(html)) == len(got)  # each bar chooses its city
+    assert 'role="group"' in svg and 'role="img"' not in svg  # links to click: no image (WCAG 4.1.2)
 
 
 def test_choosing_jinan_lists_its_institutions(session, login):
