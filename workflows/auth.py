@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import AccountStatus, OrgStatus, SmsCode, User, UserSession
+from models import AccountKind, AccountRequest, AccountStatus, OrgStatus, SmsCode, User, UserSession
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.sms import SmsError, SmsMessage, deliver
@@ -112,6 +112,30 @@ def login_refusal(user: User | None) -> str | None:
     return None
 
 
+def rejection_notice(session: Session, user: User) -> str | None:
+    """Why the authority turned down ``user``'s 企业注册 / 个人注册, and what to do next, or None.
+
+    001/002 §3.1.1 have the applicant wait for the authority; a rejected registration registers
+    again with the same 统一社会信用代码 / 身份证号 (workflows.enterprise: 重新注册 reuses the
+    record), so the refusal names the reason and that path. Shown only after the right password."""
+    owner = (AccountRequest.organization_id == user.organization_id if user.organization_id is not None
+             else AccountRequest.user_id == user.id)
+    request = session.scalars(select(AccountRequest).where(owner).order_by(AccountRequest.id.desc()).limit(1)).first()
+    if request is None or request.status != AccountStatus.rejected:
+        return None
+    reason = f"，原因：{request.reject_reason}" if request.reject_reason else ""
+    again = ("点击「企业注册」，使用同一统一社会信用代码重新注册" if request.kind == AccountKind.enterprise
+             else "点击「个人注册」，使用同一身份证号重新注册")
+    return f"{_ORG_REFUSALS[OrgStatus.rejected]}{reason}。请按原因修改后{again}，待主管部门审核后方可登录"
+
+
+def _refusal_explained(session: Session, user: User) -> str | None:
+    refusal = login_refusal(user)
+    if refusal == _ORG_REFUSALS[OrgStatus.rejected]:
+        return rejection_notice(session, user) or refusal
+    return refusal
+
+
 def may_stay_signed_in(user: User | None) -> bool:
     return user is not None and login_refusal(user) is None
 
@@ -163,7 +187,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
         user.failed_logins = 0
         user.locked_until = None
     # SPEC §9: the SMS code is part of signing in, so an account without a phone cannot.
-    refusal = login_refusal(user) or (None if user.phone else NO_PHONE)
+    refusal = _refusal_explained(session, user) or (None if user.phone else NO_PHONE)
     if refusal:
         log(session, user, Kind.LOGIN_FAIL, f"登录失败：{refusal}", obj=user, ip=ip)
         session.flush()
