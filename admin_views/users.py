@@ -200,7 +200,7 @@ class UserView(_UsersBase):
         try:
             fn(target)
             db.session.commit()
-            flash(success.format(user=target), "success")
+            flash(success(target) if callable(success) else success.format(user=target), "success")
         except WorkflowError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -232,7 +232,9 @@ class UserView(_UsersBase):
     @expose("/enable/", methods=("POST",))
     def enable_view(self):
         return self._post(lambda u: set_enabled(db.session, current_user, u, True, ip=client_ip()),
-                          "已启用用户 {user.username}")
+                          lambda u: f"已启用用户 {u.username}" + ("" if u.phone else
+                                                                 "；该用户未绑定手机号（原手机号已绑定其他账号），"
+                                                                 "绑定新手机号（修改）后才能登录"))
 
 
 class PermissionView(_UsersBase):

@@ -13,14 +13,17 @@ import secrets
 import string
 import unicodedata
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from models import AccountKind, AccountRequest, AccountStatus, OrgStatus, SmsCode, User, UserSession
+from models.user import ACTIVE_PHONE_INDEX
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.sms import SmsError, SmsMessage, deliver
@@ -89,6 +92,37 @@ def mask_phone(phone: str | None) -> str:
     if len(phone) < 7:
         return "*" * len(phone)
     return f"{phone[:3]}****{phone[-4:]}"
+
+
+# --- one phone, one active account (issue 17) ------------------------------------------------
+
+PHONE_TAKEN = "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号"
+
+
+def phone_taken(session: Session, phone: str | None, *, besides: User | None = None) -> bool:
+    """``phone`` is bound to an active account other than ``besides`` (models.user.ACTIVE_PHONE_WHERE):
+    an SMS code for one would reach the other. Checked before every bind; the index decides races."""
+    if not phone:
+        return False
+    stmt = select(User.id).where(User.phone == phone, User.holds_phone())
+    if besides is not None and besides.id is not None:
+        stmt = stmt.where(User.id != besides.id)
+    with session.no_autoflush:  # the row being bound is not written by asking
+        return session.scalar(stmt.limit(1)) is not None
+
+
+@contextmanager
+def binding_phone(session: Session, error: WorkflowError | None = None):
+    """A savepoint in which binding a phone that a concurrent request bound first — the unique index's
+    violation — becomes ``error`` (by default PHONE_TAKEN), never a 500; other violations pass on."""
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if ACTIVE_PHONE_INDEX in text or "user_account.phone" in text:  # PostgreSQL names the index, SQLite the column
+            raise (error or WorkflowError(PHONE_TAKEN)) from None
+        raise
 
 
 # --- who may be signed in -----------------------------------------------------------------
