@@ -26,6 +26,7 @@ from models import AccountKind, AccountRequest, AccountStatus, OrgStatus, SmsCod
 from models.user import ACTIVE_PHONE_INDEX
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
+from workflows.privacy import mask_phone  # noqa: F401 (the sign-in screens' and logs' masked phone)
 from workflows.sms import SmsError, SmsMessage, deliver
 from workflows.validators import check_password_policy
 
@@ -83,15 +84,6 @@ def _minutes_left(until: datetime, now: datetime) -> int:
 
 def _seconds_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
-
-
-def mask_phone(phone: str | None) -> str:
-    """138****0001: enough for the user to recognise their phone, not enough to learn it."""
-    if not phone:
-        return ""
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
 
 
 # --- one phone, one active account (issue 17) ------------------------------------------------
