@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from models import AccountStatus, AuditLog, User
 from models.base import utcnow
 from tests.factories import make_user, user
-from tests.unit.test_accounts import enterprise_request, enterprise_values, errors_of, individual_values, png_files
+from tests.unit.test_accounts import (
+    enterprise_request,
+    enterprise_values,
+    errors_of,
+    individual_values,
+    png_files,
+)
 from workflows import FormErrors, WorkflowError
 from workflows.auth import PHONE_TAKEN, Purpose, binding_phone, issue_code, phone_taken
 from workflows.enterprise import ACCOUNT, register_enterprise, register_individual
