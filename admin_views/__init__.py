@@ -12,6 +12,7 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from models.base import format_local
+from workflows.privacy import mask_id_number, mask_phone
 
 csrf = CSRFProtect()
 
@@ -42,6 +43,9 @@ def init_app(app: Flask) -> None:
     verify.init_app(app)
     app.jinja_env.globals["batch_state_label"] = _batch_state  # admin/_log.html's 状态变化 column
     app.jinja_env.filters["local_time"] = format_local
+    # lists show ID numbers and phones masked (issue 17; workflows.privacy); details in full
+    app.jinja_env.filters["mask_id_number"] = mask_id_number
+    app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.globals["may_open"] = may_open  # links to another screen only when it would open
 
     @app.route("/")

@@ -59,6 +59,7 @@ from workflows.enterprise import (
     register_individual,
 )
 from workflows.organizations import city_names
+from workflows.privacy import mask_id_number, mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.sms import get_sender, shows_code
 from workflows.validators import check_phone
@@ -260,11 +261,14 @@ def registered():
 S = AccountStatus
 
 
-def _code(request_: AccountRequest) -> str:
-    """统一社会信用代码 of an enterprise, the full 身份证号 of an individual (the reviewer checks it)."""
+def _code(request_: AccountRequest, masked: bool = False) -> str:
+    """统一社会信用代码 of an enterprise, the 身份证号 of an individual: in full on the details page (the
+    reviewer checks it), masked in the list (issue 17: privacy by display)."""
     if request_.organization is not None:
         return request_.organization.credit_code or "-"
-    return request_.person.id_number if request_.person is not None else "-"
+    if request_.person is None:
+        return "-"
+    return mask_id_number(request_.person.id_number) if masked else request_.person.id_number
 
 
 def _reason(view, context, model, name):
@@ -282,6 +286,12 @@ _FORMATTERS = {
     "admin_name": lambda v, c, m, n: m.user.name,
     "phone": lambda v, c, m, n: m.user.phone or "-",
     "reject_reason": _reason,
+}
+# the list shows the individual's 身份证号 and the bound phone masked; the details page in full
+_LIST_FORMATTERS = {
+    **_FORMATTERS,
+    "code": lambda v, c, m, n: _code(m, masked=True),
+    "phone": lambda v, c, m, n: mask_phone(m.user.phone) or "-",
 }
 
 
@@ -312,7 +322,7 @@ class AccountReviewView(AttachmentFilesMixin, WorkflowModelView):
         "username": "登录用户名", "admin_name": "管理员姓名", "phone": "手机号", "created_at": "申请时间",
         "reviewed_at": "审核时间", "status": "状态", "reject_reason": "审核不通过原因",
     }
-    column_formatters = _FORMATTERS
+    column_formatters = _LIST_FORMATTERS
     column_formatters_detail = _FORMATTERS
     column_sortable_list = ("created_at", "reviewed_at")
     column_default_sort = ("id", True)

@@ -20,6 +20,7 @@ from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import StaleObjectError, WorkflowError
+from workflows.privacy import mask_id_number
 from workflows.registration import APPEAL, scan_anomalies, submit_appeal
 from workflows.search import TermKind, starts_with
 
@@ -31,6 +32,11 @@ BRIEF = 24  # characters of a description shown in the list
 
 def _person(view, context, model, name):
     return f"{model.person.name} {model.person.id_number}" if model.person is not None else "-"
+
+
+def _person_masked(view, context, model, name):
+    """The list's 人员: the 身份证号 masked (issue 17); the details page shows it in full."""
+    return f"{model.person.name} {mask_id_number(model.person.id_number)}" if model.person is not None else "-"
 
 
 def _brief(view, context, model, name):
@@ -64,7 +70,7 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
         "status": "状态", "created_at": "发现时间", "answered_at": "申辩时间", "answer": "申辩说明",
         "decided_at": "处理时间", "decision": "处理意见",
     }
-    column_formatters = {"person": _person, "description": _brief, "decision": _decision}
+    column_formatters = {"person": _person_masked, "description": _brief, "decision": _decision}
     column_formatters_detail = {"person": _person, "decision": _decision}
     column_sortable_list = ("created_at", "answered_at", "decided_at")
     column_default_sort = ("id", True)

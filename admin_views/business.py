@@ -49,6 +49,7 @@ from workflows.business import (
     start_change,
     start_reissue,
 )
+from workflows.privacy import mask_id_number
 from workflows.search import TermKind, classify, starts_with
 from workflows.visibility import NotFoundError, get_visible, visible
 
@@ -69,10 +70,16 @@ def _numbers(view, context, model, name):
     return "、".join(item.certificate.number for item in model.items)
 
 
-def _holder(view, context, model, name):
+def _holder(view, context, model, name, masked: bool = False):
     if model.person is None:
         return "-"  # a 补办 draft before its first lost certificate
-    return f"{model.old_name or model.person.name} {model.old_id_number or model.person.id_number}"
+    id_number = model.old_id_number or model.person.id_number
+    return f"{model.old_name or model.person.name} {mask_id_number(id_number) if masked else id_number}"
+
+
+def _holder_masked(view, context, model, name):
+    """The list's 姓名/身份证号: the number masked (issue 17); the details page shows it in full."""
+    return _holder(view, context, model, name, masked=True)
 
 
 def _reason(view, context, model, name):
@@ -112,8 +119,8 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
     }
     column_details_list = ("kind", "numbers", "holder", "old_employer_name", "applicant_org", "reviewing_authority",
                            "explanation", "submitted_at", "reviewed_at", "status", "reject_reason")
-    column_formatters = {"numbers": _numbers, "holder": _holder, "reject_reason": _reason}
-    column_formatters_detail = column_formatters
+    column_formatters = {"numbers": _numbers, "holder": _holder_masked, "reject_reason": _reason}
+    column_formatters_detail = {**column_formatters, "holder": _holder}
     column_sortable_list = ("submitted_at", "reviewed_at", "created_at")
     column_default_sort = ("id", True)
     search_hint = "证书编号、身份证号或姓名"
@@ -204,7 +211,7 @@ class ApplyView(SecureModelView):
     column_labels = {"number": "证书编号", "holder": "姓名/身份证号", "employer": "工作单位",
                      "occupation": "职业(工种)", "level": "职业资格", "issue_date": "发证日期"}
     column_formatters = {
-        "holder": lambda v, c, m, n: f"{m.person.name} {m.person.id_number}",
+        "holder": lambda v, c, m, n: f"{m.person.name} {mask_id_number(m.person.id_number)}",
         "employer": lambda v, c, m, n: m.person.employer_display,
         "level": lambda v, c, m, n: m.level.name if m.level else "-",
     }

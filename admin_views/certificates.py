@@ -35,6 +35,7 @@ from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
 from workflows.certificate import CERTIFICATE, state_label
 from workflows.printing import PRINT, business_print_clause
+from workflows.privacy import mask_id_number
 from workflows.search import MAX_TERM, TermKind, starts_with
 from workflows.visibility import visible
 
@@ -42,7 +43,8 @@ MAX_ID = 2**31 - 1  # beyond any row id, and beyond what SQLite binds without ov
 
 
 def _holder(view, context, model, name):
-    return f"{model.person.name} {model.person.id_number}"
+    """姓名/身份证号 in one cell; the list masks the number (issue 17), the details page has it in full."""
+    return f"{model.person.name} {mask_id_number(model.person.id_number)}"
 
 
 def _employer(view, context, model, name):

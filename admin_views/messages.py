@@ -1,13 +1,14 @@
 """我的消息 (SPEC §8; 002 §3.1): what the transitions that concern a user told them.
 
 Every transition's ``notify`` writes ``Message`` rows (workflows.engine); this view lists the
-user's own (visibility: ``Message.user_id``), marks them read by POST only, and the navigation
-bar shows the unread count on every page.
+user's own (visibility: ``Message.user_id``), and the navigation bar shows the unread count on
+every page. A message is marked read when its owner opens it (详情, a GET: only the owner can
+reach their own row, another user's id is a 404) or by 标为已读 / 全部标为已读 (POST).
 """
 
 from __future__ import annotations
 
-from flask import flash, redirect
+from flask import flash, redirect, request
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
@@ -26,6 +27,12 @@ def unread_count(user) -> int:
         Message.user_id == user.id, Message.is_read.is_(False))) or 0
 
 
+def _title(view, context, model, name):
+    """The title opens the message (and so marks it read), as 详情 does."""
+    return Markup('<a href="{}" class="message-link">{}</a>').format(
+        view.get_url(".details_view", id=model.id, url=request.full_path), model.title)
+
+
 def _state(view, context, model, name):
     if model.is_read:
         return "已读"
@@ -39,8 +46,8 @@ class MessageView(SecureModelView):
     column_list = ("is_read", "title", "body", "created_at")
     column_details_list = ("title", "body", "created_at", "is_read")
     column_labels = {"is_read": "状态", "title": "标题", "body": "内容", "created_at": "时间"}
-    column_formatters = {"is_read": _state}
-    column_formatters_detail = column_formatters
+    column_formatters = {"is_read": _state, "title": _title}
+    column_formatters_detail = {"is_read": _state}
     column_default_sort = ("id", True)
     list_template = "admin/message_list.html"
     tabs = [
@@ -53,6 +60,15 @@ class MessageView(SecureModelView):
 
     def is_visible(self):
         return False  # reached from the navigation bar's 我的消息 (with the unread count)
+
+    @expose("/details/")
+    def details_view(self):
+        """Opening one's own message reads it (issue 17): the badge counts one fewer on this very page."""
+        message = self.get_one(request.args.get("id"))  # through visibility: only the owner's row
+        if not message.is_read:
+            message.is_read = True
+            db.session.commit()
+        return super().details_view()
 
     @action("mark_read", "标为已读")
     def action_mark_read(self, ids):

@@ -28,6 +28,7 @@ from models.base import local_today, utcnow
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
+from workflows.privacy import mask_id_number
 from workflows.registration import (
     COMMITMENT_SECONDS,
     COMMITMENT_TEXT,
@@ -107,6 +108,8 @@ COLUMN_FORMATTERS = {
     "explanation": lambda v, c, m, n: _value(m.explanation),
     "qualification_no": lambda v, c, m, n: _value(m.qualification_no),
 }
+# lists show the 身份证号 masked (issue 17: privacy by display); the details page in full
+LIST_FORMATTERS = {**COLUMN_FORMATTERS, "id_number": lambda v, c, m, n: mask_id_number(m.person.id_number)}
 
 
 def _persons(*predicates):
@@ -127,7 +130,7 @@ class RegistrationColumns:
     """What every registration list shares: labels, formatters, search, eager loading."""
 
     column_labels = COLUMN_LABELS
-    column_formatters = COLUMN_FORMATTERS
+    column_formatters = LIST_FORMATTERS
     column_formatters_detail = COLUMN_FORMATTERS
     column_sortable_list = ("created_at", "reported_at", "valid_until")
     column_default_sort = ("id", True)

@@ -75,8 +75,8 @@ class _UsersBase(SecureModelView):
         "is_enabled": "状态", "last_login_at": "最近登录时间", "created_at": "创建时间", "permissions": "权限",
         "must_change_password": "须修改密码", "operations": "操作",
     }
-    column_formatters = _FORMATTERS
-    column_formatters_detail = _FORMATTERS
+    column_formatters = _FORMATTERS  # the list: phones masked (issue 17)
+    column_formatters_detail = {**_FORMATTERS, "phone": lambda v, c, m, n: m.phone or "未绑定"}
     column_sortable_list = ("created_at", "last_login_at")
     column_default_sort = ("id", False)
     search_hint = "姓名、登录用户名或手机号"
@@ -200,7 +200,7 @@ class UserView(_UsersBase):
         try:
             fn(target)
             db.session.commit()
-            flash(success.format(user=target), "success")
+            flash(success(target) if callable(success) else success.format(user=target), "success")
         except WorkflowError as exc:
             db.session.rollback()
             flash(exc.message, "error")
@@ -232,7 +232,9 @@ class UserView(_UsersBase):
     @expose("/enable/", methods=("POST",))
     def enable_view(self):
         return self._post(lambda u: set_enabled(db.session, current_user, u, True, ip=client_ip()),
-                          "已启用用户 {user.username}")
+                          lambda u: f"已启用用户 {u.username}" + ("" if u.phone else
+                                                                 "；该用户未绑定手机号（原手机号已绑定其他账号），"
+                                                                 "绑定新手机号（修改）后才能登录"))
 
 
 class PermissionView(_UsersBase):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, and_, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
@@ -112,8 +112,19 @@ def role_preset(kind: OrgKind, role: Role) -> frozenset[Permission]:
     return frozenset()
 
 
+# Issue 17: a phone number binds one active account — enabled, and not a registration the authority
+# rejected (pending ones count: they become active without a new binding). Both databases hold it
+# as a partial unique index, so two concurrent binds cannot both win.
+ACTIVE_PHONE_INDEX = "uq_user_account_active_phone"
+ACTIVE_PHONE_WHERE = "is_enabled AND account_status <> 'rejected'"
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
+    __table_args__ = (
+        Index(ACTIVE_PHONE_INDEX, "phone", unique=True, sqlite_where=text(ACTIVE_PHONE_WHERE),
+              postgresql_where=text(ACTIVE_PHONE_WHERE)),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -156,6 +167,11 @@ class User(UserMixin, db.Model):
     @property
     def kind(self) -> OrgKind | None:
         return self.organization.kind if self.organization else None
+
+    @classmethod
+    def holds_phone(cls):
+        """The accounts whose phone no other account may bind (ACTIVE_PHONE_WHERE, as a predicate)."""
+        return and_(cls.is_enabled.is_(True), cls.account_status != AccountStatus.rejected)
 
     def set_permissions(self, codes) -> None:
         wanted = {Permission(c) for c in codes}

@@ -405,6 +405,13 @@ class ScaleBuilder:
     def phone(rng: random.Random) -> str:
         return f"1{rng.choice('3578')}{rng.randrange(10 ** 9):09d}"
 
+    def account_phone(self, user_id: int, rng: random.Random) -> str:
+        """An account's bound phone: one per account (issue 17: a partial unique index), drawn from the
+        user id in 199xxxxxxxx, which neither the demo's numbers nor ``phone`` use; ``rng`` moves on as
+        ``phone`` would, so the rest of the data is what it was."""
+        self.phone(rng)
+        return f"199{user_id:08d}"
+
     # -- setup: organizations, scopes, users ----------------------------------------------------------
     def setup(self) -> None:
         w = self.w
@@ -559,7 +566,8 @@ class ScaleBuilder:
         if username in self.usernames:
             return self.usernames[username]
         user_id = self.ids.take("user_account")
-        self.buf["user_account"].append((user_id, username, self.password_hash, name, self.phone(rng), org.id, None,
+        self.buf["user_account"].append((user_id, username, self.password_hash, name, self.account_phone(user_id, rng),
+                                         org.id, None,
                                          role.value, True, "active", 0, None, False, None, ts(self.now), 1))
         for code in sorted(role_preset(OrgKind(org.kind), role)):
             self.buf["user_permission"].append((self.ids.take("user_permission"), user_id, code.value))
@@ -903,7 +911,7 @@ class ScaleBuilder:
         person.registered = True
         user_id = self.ids.take("user_account")
         self.buf["user_account"].append((
-            user_id, username, self.password_hash, person.name, person.phone, None, person.id,
+            user_id, username, self.password_hash, person.name, f"199{user_id:08d}", None, person.id,
             Role.individual.value, True, "active", 0, None, False, None, ts(created - timedelta(days=1)), 1))
         specialty = rng.choices(list(SPECIALTY_WEIGHTS), list(SPECIALTY_WEIGHTS.values()))[0]
         initial = self.declaration(rng, person, user_id, "initial", specialty, created)

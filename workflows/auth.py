@@ -13,16 +13,20 @@ import secrets
 import string
 import unicodedata
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from models import AccountStatus, OrgStatus, SmsCode, User, UserSession
+from models import AccountKind, AccountRequest, AccountStatus, OrgStatus, SmsCode, User, UserSession
+from models.user import ACTIVE_PHONE_INDEX
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
+from workflows.privacy import mask_phone  # noqa: F401 (the sign-in screens' and logs' masked phone)
 from workflows.sms import SmsError, SmsMessage, deliver
 from workflows.validators import check_password_policy
 
@@ -82,13 +86,35 @@ def _seconds_left(until: datetime, now: datetime) -> int:
     return max(1, math.ceil((until - now).total_seconds()))
 
 
-def mask_phone(phone: str | None) -> str:
-    """138****0001: enough for the user to recognise their phone, not enough to learn it."""
+# --- one phone, one active account (issue 17) ------------------------------------------------
+
+PHONE_TAKEN = "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号"
+
+
+def phone_taken(session: Session, phone: str | None, *, besides: User | None = None) -> bool:
+    """``phone`` is bound to an active account other than ``besides`` (models.user.ACTIVE_PHONE_WHERE):
+    an SMS code for one would reach the other. Checked before every bind; the index decides races."""
     if not phone:
-        return ""
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return f"{phone[:3]}****{phone[-4:]}"
+        return False
+    stmt = select(User.id).where(User.phone == phone, User.holds_phone())
+    if besides is not None and besides.id is not None:
+        stmt = stmt.where(User.id != besides.id)
+    with session.no_autoflush:  # the row being bound is not written by asking
+        return session.scalar(stmt.limit(1)) is not None
+
+
+@contextmanager
+def binding_phone(session: Session, error: WorkflowError | None = None):
+    """A savepoint in which binding a phone that a concurrent request bound first — the unique index's
+    violation — becomes ``error`` (by default PHONE_TAKEN), never a 500; other violations pass on."""
+    try:
+        with session.begin_nested():
+            yield
+    except IntegrityError as exc:
+        text = str(exc.orig)
+        if ACTIVE_PHONE_INDEX in text or "user_account.phone" in text:  # PostgreSQL names the index, SQLite the column
+            raise (error or WorkflowError(PHONE_TAKEN)) from None
+        raise
 
 
 # --- who may be signed in -----------------------------------------------------------------
@@ -110,6 +136,30 @@ def login_refusal(user: User | None) -> str | None:
     if org is None and user.account_status != AccountStatus.active:  # a self-registered individual
         return _ORG_REFUSALS.get(OrgStatus(user.account_status.value), "账号不可用，无法登录")
     return None
+
+
+def rejection_notice(session: Session, user: User) -> str | None:
+    """Why the authority turned down ``user``'s 企业注册 / 个人注册, and what to do next, or None.
+
+    001/002 §3.1.1 have the applicant wait for the authority; a rejected registration registers
+    again with the same 统一社会信用代码 / 身份证号 (workflows.enterprise: 重新注册 reuses the
+    record), so the refusal names the reason and that path. Shown only after the right password."""
+    owner = (AccountRequest.organization_id == user.organization_id if user.organization_id is not None
+             else AccountRequest.user_id == user.id)
+    request = session.scalars(select(AccountRequest).where(owner).order_by(AccountRequest.id.desc()).limit(1)).first()
+    if request is None or request.status != AccountStatus.rejected:
+        return None
+    reason = f"，原因：{request.reject_reason}" if request.reject_reason else ""
+    again = ("点击「企业注册」，使用同一统一社会信用代码重新注册" if request.kind == AccountKind.enterprise
+             else "点击「个人注册」，使用同一身份证号重新注册")
+    return f"{_ORG_REFUSALS[OrgStatus.rejected]}{reason}。请按原因修改后{again}，待主管部门审核后方可登录"
+
+
+def _refusal_explained(session: Session, user: User) -> str | None:
+    refusal = login_refusal(user)
+    if refusal == _ORG_REFUSALS[OrgStatus.rejected]:
+        return rejection_notice(session, user) or refusal
+    return refusal
 
 
 def may_stay_signed_in(user: User | None) -> bool:
@@ -163,7 +213,7 @@ def authenticate(session: Session, username: str, password: str, *, now: datetim
         user.failed_logins = 0
         user.locked_until = None
     # SPEC §9: the SMS code is part of signing in, so an account without a phone cannot.
-    refusal = login_refusal(user) or (None if user.phone else NO_PHONE)
+    refusal = _refusal_explained(session, user) or (None if user.phone else NO_PHONE)
     if refusal:
         log(session, user, Kind.LOGIN_FAIL, f"登录失败：{refusal}", obj=user, ip=ip)
         session.flush()

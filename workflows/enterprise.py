@@ -44,6 +44,7 @@ from models.user import Permission, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.attachments import check_images
 from workflows.audit import Kind, log
+from workflows.auth import PHONE_TAKEN, binding_phone, phone_taken
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.validators import (
     check_credit_code,
@@ -123,12 +124,21 @@ def _check_password(chk: _Checker, values: dict) -> str:
     return password
 
 
-def _bound_phone(chk: _Checker, values: dict) -> str | None:
-    """手机号绑定's phone: required (an empty one is not a badly formatted one)."""
+def _phone_race() -> FormErrors:
+    """A concurrent registration bound the phone first (the unique index decided)."""
+    return FormErrors({"phone": PHONE_TAKEN})
+
+
+def _bound_phone(session: Session, chk: _Checker, values: dict, besides: User | None = None) -> str | None:
+    """手机号绑定's phone: required (an empty one is not a badly formatted one), and bound to no other
+    active account (issue 17; ``besides``: the rejected registration's own account, registering again)."""
     if not (values.get("phone") or "").strip():
         chk.errors["phone"] = "请填写手机号码"
         return None
-    return chk.run("phone", check_phone, values.get("phone"))
+    phone = chk.run("phone", check_phone, values.get("phone"))
+    if phone and phone_taken(session, phone, besides=besides):
+        chk.errors["phone"] = PHONE_TAKEN
+    return phone
 
 
 def _check_sms(session: Session, chk: _Checker, phone: str | None, code: str, now: datetime,
@@ -229,7 +239,7 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
     username = _check_username(session, chk, values, besides=previous.user if previous else None)
     password = _check_password(chk, values)
     # 4 手机号绑定
-    phone = _bound_phone(chk, values)
+    phone = _bound_phone(session, chk, values, besides=previous.user if previous else None)
     _check_sms(session, chk, phone, values.get("sms_code"), now, max_attempts)
     chk.raise_if_any()
 
@@ -248,10 +258,11 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
         session.flush()
         org.refresh_path()
         user = User(username=username, password_hash=hash_password(password), name=admin_name, phone=phone,
-                    organization=org, role=Role.admin)
+                    organization=org, role=Role.admin, account_status=AccountStatus.pending)
         user.set_permissions(role_preset(OrgKind.enterprise, Role.admin))
-        session.add(user)
-        session.flush()
+        with binding_phone(session, _phone_race()):
+            session.add(user)
+            session.flush()
     _store_images(session, "organization", org.id, licences, LICENCE, user.id, licence_checks)
     _store_images(session, "organization", org.id, qualifications, QUALIFICATION, user.id, qualification_checks)
     request = AccountRequest(kind=AccountKind.enterprise, organization=org, user=user, authority=authority)
@@ -272,7 +283,10 @@ def _register_again(session: Session, previous: AccountRequest, authority: Organ
     if org.parent_id != authority.id:
         _move_city(org, authority)
     org.status = OrgStatus.pending
-    user.name, user.username, user.password_hash, user.phone = admin_name, username, password_hash, phone
+    with binding_phone(session, _phone_race()):  # the rejected account holds its phone again
+        user.name, user.username, user.password_hash, user.phone = admin_name, username, password_hash, phone
+        user.account_status = AccountStatus.pending
+        session.flush()
     for old in session.scalars(select(Attachment).where(Attachment.owner_type == "organization",
                                                         Attachment.owner_id == org.id,
                                                         Attachment.purpose.in_((LICENCE, QUALIFICATION)))):
@@ -311,14 +325,16 @@ def register_individual(session: Session, values: dict, *, now: datetime, ip: st
         chk.errors["region_code"] = "请选择所在地市"
     username = _check_username(session, chk, values, besides=previous.user if previous else None)
     password = _check_password(chk, values)
-    phone = _bound_phone(chk, values)
+    phone = _bound_phone(session, chk, values, besides=previous.user if previous else None)
     _check_sms(session, chk, phone, values.get("sms_code"), now, max_attempts)
     chk.raise_if_any()
 
     if previous is not None:
         user = previous.user
-        user.username, user.password_hash, user.phone = username, hash_password(password), phone
-        user.account_status = AccountStatus.pending
+        with binding_phone(session, _phone_race()):  # the rejected account holds its phone again
+            user.username, user.password_hash, user.phone = username, hash_password(password), phone
+            user.account_status = AccountStatus.pending
+            session.flush()
         request = AccountRequest(kind=AccountKind.individual, user=user, person=person, authority=authority)
         session.add(request)
         log(session, user, Kind.EDIT, f"个人重新注册：{name}，待{authority.name}审核", obj=user, ip=ip,
@@ -333,8 +349,9 @@ def register_individual(session: Session, values: dict, *, now: datetime, ip: st
             session.flush()
         user = User(username=username, password_hash=hash_password(password), name=name, phone=phone,
                     person=person, role=Role.individual, account_status=AccountStatus.pending)
-        session.add(user)
-        session.flush()
+        with binding_phone(session, _phone_race()):
+            session.add(user)
+            session.flush()
     request = AccountRequest(kind=AccountKind.individual, user=user, person=person, authority=authority)
     session.add(request)
     log(session, user, Kind.EDIT, f"个人注册：{name}，待{authority.name}审核", obj=user, ip=ip)
@@ -353,8 +370,9 @@ def _decide_account(ctx: Context) -> None:
     request.reject_reason = None if active else ctx.reason
     if request.organization is not None:
         request.organization.status = OrgStatus.active if active else OrgStatus.rejected
-    else:
-        request.user.account_status = request.status
+    # the account follows its registration, an enterprise's administrator too: a rejected one no longer
+    # holds its phone (models.user.ACTIVE_PHONE_WHERE) until it registers again
+    request.user.account_status = request.status
 
 
 ACCOUNT = Workflow(

@@ -18,7 +18,15 @@ from models.org import OrgKind
 from models.user import Role
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.auth import Purpose, issue_code, mask_phone, verify_code
+from workflows.auth import (
+    PHONE_TAKEN,
+    Purpose,
+    binding_phone,
+    issue_code,
+    mask_phone,
+    phone_taken,
+    verify_code,
+)
 from workflows.enterprise import FormErrors
 from workflows.organizations import apply_fields, read_fields
 from workflows.validators import check_phone
@@ -56,7 +64,7 @@ def update_name(session: Session, user: User, name: str | None, *, ip: str | Non
 # --- 更换绑定手机 ---------------------------------------------------------------------------
 
 
-def _new_phone(user: User, raw: str | None) -> str:
+def _new_phone(session: Session, user: User, raw: str | None) -> str:
     if not (raw or "").strip():
         raise WorkflowError("请输入新手机号")
     try:
@@ -65,6 +73,8 @@ def _new_phone(user: User, raw: str | None) -> str:
         raise WorkflowError(str(exc)) from exc
     if phone == user.phone:
         raise WorkflowError("新手机号与当前绑定的手机号相同")
+    if phone_taken(session, phone, besides=user):  # issue 17: one phone, one active account
+        raise WorkflowError(PHONE_TAKEN)
     return phone
 
 
@@ -74,7 +84,7 @@ def start_phone_change(session: Session, user: User, new_phone: str | None, send
 
     Returns (the normalized number, the code). Raises ``SmsThrottled`` when a code went to that
     number less than ``resend_seconds`` ago (that code still works)."""
-    phone = _new_phone(user, new_phone)
+    phone = _new_phone(session, user, new_phone)
     return phone, issue_code(session, phone, Purpose.PHONE, sender, now=now, ttl_minutes=ttl_minutes,
                              resend_seconds=resend_seconds, before_send=before_send)
 
@@ -85,10 +95,12 @@ def change_phone(session: Session, user: User, new_phone: str | None, code: str 
 
     A wrong code counts as an attempt (the ``max_attempts``-th closes the code) and the bound
     phone stays as it was. Returns the new number."""
-    phone = _new_phone(user, new_phone)
+    phone = _new_phone(session, user, new_phone)
     verify_code(session, None, Purpose.PHONE, code, now=now, max_attempts=max_attempts, phone=phone)
     before = user.phone
-    user.phone = phone
+    with binding_phone(session):  # bound by another account since the check: refused, nothing changed
+        user.phone = phone
+        session.flush()
     log(session, user, Kind.EDIT, f"更换绑定手机：{mask_phone(before) or '未绑定'} → {mask_phone(phone)}",
         obj=user, ip=ip, detail={"phone": {"before": mask_phone(before), "after": mask_phone(phone)}})
     session.flush()

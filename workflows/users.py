@@ -27,6 +27,7 @@ from models.org import OrgKind
 from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
+from workflows.auth import PHONE_TAKEN, binding_phone, mask_phone, phone_taken
 from workflows.validators import check_password_policy, check_phone
 
 P = Permission
@@ -119,16 +120,23 @@ def check_username(session: Session, errors: dict, values, *, besides: User | No
     return username
 
 
-def _phone(errors: dict, values) -> str | None:
+def _phone(session: Session, errors: dict, values, besides: User | None = None) -> str | None:
     raw = (values.get("phone") or "").strip()
     if not raw:
         errors["phone"] = "请填写手机号（登录时接收短信验证码）"
         return None
     try:
-        return check_phone(raw)
+        phone = check_phone(raw)
     except ValueError as exc:
         errors["phone"] = str(exc)
         return None
+    if phone_taken(session, phone, besides=besides):  # issue 17: one phone, one active account
+        errors["phone"] = PHONE_TAKEN
+    return phone
+
+
+def _phone_race() -> FormErrors:
+    return FormErrors({"phone": PHONE_TAKEN})
 
 
 def _role(errors: dict, values, org: Organization, default: Role | None = None) -> Role | None:
@@ -159,7 +167,7 @@ def create_user(session: Session, manager, org: Organization | None, values, *, 
     errors: dict[str, str] = {}
     name = _text(errors, values, "name", "姓名", 50)
     username = check_username(session, errors, values)
-    phone = _phone(errors, values)
+    phone = _phone(session, errors, values)
     role = role or _role(errors, values, org)
     password = None
     if password_typed:
@@ -176,7 +184,8 @@ def create_user(session: Session, manager, org: Organization | None, values, *, 
     user = User(username=username, password_hash=hash_password(password or one_time), name=name, phone=phone,
                 organization=org, role=role, must_change_password=not password_typed)
     user.set_permissions(role_preset(org.kind, role))
-    with insert_or_refuse(session, FormErrors({"username": "该登录用户名已被使用，请换一个"})):
+    with insert_or_refuse(session, FormErrors({"username": "该登录用户名已被使用，请换一个"})), \
+            binding_phone(session, _phone_race()):
         session.add(user)
         session.flush()
     log(session, manager, Kind.EDIT, f"新增用户 {username}（{name}，{org.name}，{role.label}）", obj=user, ip=ip,
@@ -193,7 +202,7 @@ def update_user(session: Session, manager, target: User, values, *, with_role: b
         raise WorkflowError("该用户已停用，请先启用")
     errors: dict[str, str] = {}
     name = _text(errors, values, "name", "姓名", 50)
-    phone = _phone(errors, values)
+    phone = _phone(session, errors, values, besides=target)
     role = _role(errors, values, target.organization, default=target.role) if with_role else target.role
     if with_role and target.id == manager.id and role != target.role:
         errors["role"] = "不能修改自己的角色"
@@ -212,7 +221,8 @@ def update_user(session: Session, manager, target: User, values, *, with_role: b
     if changed:
         log(session, manager, Kind.EDIT, f"修改用户 {target.username}：" + "、".join(changed), obj=target, ip=ip,
             detail=changed)
-    session.flush()
+    with binding_phone(session, _phone_race()):
+        session.flush()
     return list(changed)
 
 
@@ -221,13 +231,19 @@ def set_enabled(session: Session, manager, target: User, enabled: bool, *, ip: s
     _check_target(manager, target, self_message="不能停用自己的账号")
     if target.is_enabled == enabled:
         raise WorkflowError("该用户已启用" if enabled else "该用户已停用")
+    freed = enabled and phone_taken(session, target.phone, besides=target)
+    if freed:  # issue 17: its phone was bound to another account meanwhile; it comes back without one
+        log(session, manager, Kind.EDIT, f"启用用户 {target.username}：手机号 {mask_phone(target.phone)} 已绑定其他账号，"
+            "取消绑定", obj=target, ip=ip, detail={"手机号": {"before": mask_phone(target.phone), "after": None}})
+        target.phone = None
     target.is_enabled = enabled
     if not enabled:
         sessions.end_all(session, sessions.Reason.DISABLED, user_ids=[target.id])
     log(session, manager, Kind.EDIT, f"{'启用' if enabled else '停用'}用户 {target.username}（{target.name}）",
         obj=target, ip=ip, detail={"状态": {"before": "停用" if enabled else "启用",
                                             "after": "启用" if enabled else "停用"}})
-    session.flush()
+    with binding_phone(session):
+        session.flush()
 
 
 def reset_password(session: Session, manager, target: User, *, ip: str | None = None) -> str:
@@ -243,8 +259,6 @@ def reset_password(session: Session, manager, target: User, *, ip: str | None = 
 def unbind_phone(session: Session, manager, target: User, *, ip: str | None = None) -> None:
     """取消绑定手机号: for a lost phone. The user cannot sign in (no SMS code) until a new number is
     bound by 修改 — a password alone never opens an account."""
-    from workflows.auth import mask_phone
-
     _check_target(manager, target, self_message="不能取消绑定自己的手机号，请使用「更换绑定手机」")
     if not target.phone:
         raise WorkflowError("该用户未绑定手机号")

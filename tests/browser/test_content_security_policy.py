@@ -158,12 +158,19 @@ def test_the_enterprises_scripts(live_server, browser_page: Page, page_problems)
     open_menu(page, "注册管理", "注册申报管理")
     open_tab(page, "未上报")
     page.locator("table.model-list input.action-checkbox").first.check()
+    page.clock.install()  # the page's own clock, moved on below; time flows as usual until then
     page.locator("a.dropdown-toggle", has_text="选中的").click()
     page.locator(".dropdown-menu.show a[data-model-action]", has_text=re.compile(r"^\s*上报\s*$")).click()
     seconds = page.locator("#commitment-seconds")
     start = int(seconds.inner_text())
     expect(seconds).not_to_have_text(str(start), timeout=3_000)  # counting down in the page
     expect(page.locator("#commitment-confirm")).to_be_disabled()
+    tick = page.locator("#commitment-tick")
+    expect(tick).to_be_disabled()  # 「本公司作出上述承诺」 cannot be ticked before the minute is over
+    page.clock.run_for(61_000)  # the minute passes in the page: the script unlocks the tick and 确认
+    expect(page.locator("#commitment-countdown")).to_have_attribute("data-remaining", "0")
+    expect(tick).to_be_enabled()
+    expect(page.locator("#commitment-confirm")).to_be_enabled()
 
     page.goto(f"{base}/admin/enterprise_info/")
     thumbnail = page.locator(".image-enlarge").first  # the demo enterprise's 营业执照

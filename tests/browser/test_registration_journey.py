@@ -93,12 +93,14 @@ def test_declare_report_accept_approve_and_export(live_server, browser_page, mon
     assert int(countdown.get_attribute("data-remaining")) > 50
     confirm = page.locator("#commitment-confirm")
     expect(confirm).to_be_disabled()
+    expect(page.locator("#commitment-tick")).to_be_disabled()  # 「本公司作出上述承诺」 not before the minute
     snapshot(page, "registration-02-commitment")
     # a client that forces the form through before the minute is up: refused, nothing moves
-    page.locator("#commitment-tick").check()
-    page.evaluate("document.getElementById('commitment-form').submit()")
+    page.evaluate("const t = document.getElementById('commitment-tick'); t.disabled = false; t.checked = true;"
+                  "document.getElementById('commitment-form').submit()")
     flash(page, "请仔细阅读企业承诺书，60秒后方可确认上报", "danger")
     expect(page.locator("#commitment-confirm")).to_be_disabled()  # the same page, still counting
+    expect(page.locator("#commitment-tick")).to_be_disabled()
     assert registration_of(app, "person").status.value == "unreported"
 
     # a minute passes on the server's clock (moved on rather than slept through)
@@ -113,6 +115,7 @@ def test_declare_report_accept_approve_and_export(live_server, browser_page, mon
     flash(page, "请勾选「本公司作出上述承诺」", "danger")
     expect(page.locator("#commitment-countdown")).to_have_attribute("data-remaining", "0")
     expect(page.locator("#commitment-confirm")).to_be_enabled()
+    expect(page.locator("#commitment-tick")).to_be_enabled()
     page.locator("#commitment-tick").check()
     page.locator("#commitment-confirm").click()
     flash(page, "上报：成功 1 条，失败 0 条")

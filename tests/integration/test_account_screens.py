@@ -16,8 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from models import AccountRequest, AccountStatus, Attachment, OrgStatus, SmsCode, User
+from tests.conftest import DEMO_PASSWORD
 from tests.factories import png_files
 from tests.samples import make_pdf
+from workflows.privacy import mask_id_number, mask_phone
 from workflows.validators import make_credit_code, make_id_number
 
 PASSWORD = "Zc2026abc"
@@ -244,8 +246,8 @@ def test_an_enterprise_registers_waits_for_jinan_and_then_signs_in(browser, logi
 
     jinan = login("jinan")
     listing = text(jinan.get("/admin/account_review/?tab=pending"))
-    for cell in ("企业注册", values["name"], values["credit_code"], "济南市", values["username"], values["phone"],
-                 "待审核"):
+    for cell in ("企业注册", values["name"], values["credit_code"], "济南市", values["username"],
+                 mask_phone(values["phone"]), "待审核"):  # the list masks the phone (issue 17)
         assert in_table(listing, cell), cell
     assert "wf_approve" in listing and "wf_reject" in listing
     resp = bulk(jinan, "wf_approve", request.id, follow_redirects=True)
@@ -351,7 +353,7 @@ def test_an_individual_registers_and_jinan_rejects_with_a_reason(browser, login,
 
     jinan = login("jinan")
     listing = text(jinan.get("/admin/account_review/?tab=pending"))
-    for cell in ("个人注册", values["name"], values["id_number"], "济南市", values["username"]):
+    for cell in ("个人注册", values["name"], mask_id_number(values["id_number"]), "济南市", values["username"]):
         assert in_table(listing, cell), cell
     resp = bulk(jinan, "wf_reject", request.id)
     assert resp.status_code == 302 and "/admin/account_review/reason/" in resp.location
@@ -371,7 +373,22 @@ def test_an_individual_registers_and_jinan_rejects_with_a_reason(browser, login,
         AccountStatus.rejected, REASON, AccountStatus.rejected)
     reviewed = text(jinan.get("/admin/account_review/?tab=reviewed"))
     assert in_table(reviewed, values["username"]) and REASON in reviewed
-    assert "账号审核未通过" in flashes(password_step(browser, values["username"]))
+    # issue 17: the applicant learns why, and how to go on (重新注册 with the same 身份证号)
+    refusal = flashes(password_step(browser, values["username"]))
+    assert f"账号审核未通过，原因：{REASON}" in refusal
+    assert "点击「个人注册」，使用同一身份证号重新注册" in refusal
+
+
+def test_the_rejected_demo_enterprise_is_told_the_reason_on_signing_in(browser):
+    """The demo's 青岛鼎盛建设 was turned down by 青岛: its administrator reads the reason and the way on."""
+    refusal = flashes(password_step(browser, "dingsheng", password=DEMO_PASSWORD))
+    assert "账号审核未通过，原因：营业执照图片不清晰，请重新上传后再注册" in refusal
+    assert "点击「企业注册」，使用同一统一社会信用代码重新注册" in refusal
+
+
+def test_a_wrong_password_of_a_rejected_account_learns_nothing(browser):
+    refusal = flashes(password_step(browser, "dingsheng", password="Wrong12345"))
+    assert "用户名或密码错误" in refusal and "营业执照" not in refusal
 
 
 def test_an_individual_id_number_registered_twice_is_refused(browser, session):

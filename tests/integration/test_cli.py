@@ -98,3 +98,35 @@ def test_the_business_print_migration_marks_what_the_approvals_marked(tmp_path):
         assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
         db.session.remove()
         db.engine.dispose()
+
+
+def test_the_phone_migration_unbinds_duplicates_keeping_the_latest_sign_in_and_logs_it(tmp_path):
+    """Migration b7e3f1a2c9d4 (issue 17): before the partial unique index, accounts sharing a phone keep
+    it only on the one signed in most recently; each other loses it, with a row in the 操作日志. A
+    rejected enterprise's administrator is marked rejected and keeps its number out of the rule."""
+    from models import AuditLog, OrgStatus, User
+    from seed.demo import build_demo
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/p.db"})
+    with app.app_context():
+        upgrade()
+        build_demo(db.session)
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="c27fa9182f60")
+        db.session.execute(text("UPDATE user_account SET phone = '13912300009' "
+                                "WHERE username IN ('jinan', 'qingdao', 'dingsheng')"))
+        db.session.execute(text("UPDATE user_account SET account_status = 'active' WHERE username = 'dingsheng'"))
+        db.session.execute(text("UPDATE user_account SET last_login_at = '2026-01-02 00:00:00' WHERE username = 'qingdao'"))
+        db.session.commit()
+        upgrade()
+        phones = dict(db.session.execute(select(User.username, User.phone).where(
+            User.username.in_(("jinan", "qingdao", "dingsheng")))).all())
+        assert phones == {"qingdao": "13912300009", "jinan": None, "dingsheng": "13912300009"}
+        dingsheng = db.session.scalar(select(User).where(User.username == "dingsheng"))
+        assert dingsheng.organization.status == OrgStatus.rejected and dingsheng.account_status.value == "rejected"
+        logged = db.session.scalars(select(AuditLog.summary).where(AuditLog.summary.startswith("系统升级"))).all()
+        assert logged == ["系统升级：手机号 139****0009 同时绑定多个账号，保留在 qingdao，取消绑定用户 jinan 的手机号"
+                          "（一个手机号只能绑定一个账号）"]
+        db.session.remove()
+        db.engine.dispose()

@@ -83,3 +83,24 @@ def test_nobody_reads_or_marks_another_users_message(login, session):
 
 def test_an_individual_has_messages_too(login):
     assert login("person").get(URL).status_code == 200
+
+
+def test_opening_a_message_reads_it_and_the_badge_follows(login, session):
+    """Issue 17: 打开一条消息即为已读 — the details page, reached from the list's title, marks the
+    owner's message read, and the navigation's count on that page is already one fewer."""
+    submit_a_draft(login, session)
+    client = login("jinan")
+    before = unread(session, "jinan")
+    assert before >= 1
+    latest = session.scalars(select(Message).where(Message.user_id == user_of(session, "jinan").id,
+                                                   Message.is_read.is_(False)).order_by(Message.id.desc())).first()
+    listing = client.get(URL).get_data(as_text=True)
+    link = re.search(rf'<a href="({re.escape(URL)}details/\?id={latest.id}[^"]*)" class="message-link">', listing)
+    assert link and badge(listing) == before
+    page = client.get(link.group(1).replace("&amp;", "&"))
+    assert page.status_code == 200 and latest.title in page.get_data(as_text=True)
+    assert badge(page.get_data(as_text=True)) == before - 1
+    session.expire_all()
+    assert session.get(Message, latest.id).is_read is True and unread(session, "jinan") == before - 1
+    # opened again: still read, nothing counted twice
+    assert badge(client.get(f"{URL}details/?id={latest.id}").get_data(as_text=True)) == before - 1

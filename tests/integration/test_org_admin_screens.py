@@ -572,3 +572,15 @@ def test_a_deleted_organizations_log_never_shows_on_a_new_one(login, session):
     page = text(province.get(f"/admin/direct_institution_manage/details/?id={new.id}"))
     assert "暂无上线/下线记录" in page
     assert count(session, TransitionLog, TransitionLog.object_type == "organization") == 1
+
+
+def test_new_user_with_a_number_another_account_holds_is_refused_next_to_the_field(login, session):
+    """Issue 17: 新增用户 and 修改 bind a phone too — refused in Chinese beside 手机号, nothing written."""
+    jinan = login("jinan")
+    taken, users_before = user(session, "qingdao").phone, session.scalar(select(func.count()).select_from(User))
+    own = org(session, "SD370100")
+    resp = jinan.post("/admin/user_manage/new/", {"organization_id": str(own.id), "name": "重号用户",
+                                                  "username": "dup_phone_user", "phone": taken, "role": "reviewer"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号" in page
+    assert session.scalar(select(func.count()).select_from(User)) == users_before

@@ -204,3 +204,13 @@ def test_signed_out_visitor_is_sent_to_login(browser):
     for url in (PROFILE, PHONE, ORG):
         resp = browser.get(url)
         assert resp.status_code == 302 and "/login" in resp.headers["Location"]
+
+
+def test_a_number_bound_to_another_account_is_refused_and_no_code_is_sent(app, login, session):
+    """Issue 17: one phone, one active account — the SMS code of one must never reach another."""
+    browser = login("jinan")
+    taken, before = user(session, "qingdao").phone, len(outbox(app))
+    resp = browser.post(PHONE, {"phone": taken}, follow_redirects=True)
+    assert "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号" in text(resp)
+    assert len(outbox(app)) == before and 'id="phone-confirm-form"' not in text(resp)
+    assert user(session, "jinan").phone != taken

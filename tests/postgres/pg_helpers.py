@@ -271,6 +271,15 @@ def enterprise_registration_job(session, values: dict, licence: bytes):
     return lambda: register_enterprise(session, values, [("营业执照.png", licence)], [], now=utcnow())
 
 
+def phone_update_job(session, manager: str, target: str, phone: str):
+    """修改 of ``target`` by ``manager`` binding ``phone`` (issue 17: one phone, one active account)."""
+    from workflows.users import update_user
+
+    actor, edited = user(session, manager), user(session, target)
+    values = {"name": edited.name, "phone": phone, "role": edited.role.value}
+    return lambda: update_user(session, actor, edited, values)
+
+
 def change_job(session, username: str, values: dict):
     from workflows.enterprise import start_change
 

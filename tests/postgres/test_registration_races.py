@@ -11,7 +11,7 @@ from __future__ import annotations
 from pg_helpers import run, user
 from sqlalchemy import func, select
 
-from models import EnterpriseChange, Organization, Registration, db
+from models import EnterpriseChange, Organization, Registration, User, db
 from models.base import utcnow
 from seed.images import make_png
 from workflows.auth import Purpose, issue_code
@@ -40,7 +40,7 @@ def test_two_simultaneous_enterprise_registrations_with_one_credit_code_leave_on
     code = make_credit_code("91370100MA3RACE01")
     sender, now = _Keep(), utcnow()
     jobs = []
-    for n, phone in enumerate(("13700000001", "13700000002")):
+    for n, phone in enumerate(("13799990001", "13799990002")):  # numbers no demo account holds
         sms = issue_code(db.session, phone, Purpose.REGISTER, sender, now=now)
         jobs.append(("enterprise_registration_job", (
             {"name": f"并发注册测试企业{n}", "credit_code": code, "region_code": "370100", "address": "济南市历下区",
@@ -63,3 +63,14 @@ def test_two_simultaneous_enterprise_changes_leave_one_open(pg_app, tmp_path):
     assert "不允许再次提交" in next(o[1] for o in outcomes if o[0] == "refused")
     assert db.session.scalar(select(func.count()).select_from(EnterpriseChange).where(
         EnterpriseChange.enterprise_id == org_id)) == 1
+
+
+def test_two_simultaneous_binds_of_one_phone_leave_one(pg_app, tmp_path):
+    """Issue 17: both 修改 pass the check; the partial unique index lets one bind the number and the
+    other reads the Chinese refusal — never two accounts receiving one number's SMS codes."""
+    phone = "13799990003"
+    outcomes = run(pg_app, tmp_path, [("phone_update_job", ("province", "jinan_reviewer", phone)),
+                                      ("phone_update_job", ("province", "province_reviewer", phone))])
+    assert sorted(o[0] for o in outcomes) == ["ok", "refused"]
+    assert "该手机号已绑定其他账号" in next(o[1] for o in outcomes if o[0] == "refused")
+    assert db.session.scalar(select(func.count()).select_from(User).where(User.phone == phone)) == 1

@@ -261,7 +261,8 @@ def test_a_typo_elsewhere_does_not_use_up_the_code(session):
 
 def test_a_code_opens_one_registration_and_five_wrong_tries_close_it(session):
     values = enterprise_values(session)
-    register_enterprise(session, values, png_files(1), [], now=utcnow())
+    first = register_enterprise(session, values, png_files(1), [], now=utcnow())
+    ACCOUNT.fire(session, user(session, "jinan"), first, "reject", reason=REASON)  # its phone is free again
     again = enterprise_values(session, phone=values["phone"], sms_code=values["sms_code"])
     assert errors_of(lambda: register_enterprise(session, again, png_files(1), [], now=utcnow())) == {
         "sms_code": "请先获取验证码"}

@@ -71,7 +71,7 @@ def new_enterprise(session, region="370100") -> tuple[Organization, User]:
     session.add(org)
     session.flush()
     org.refresh_path()
-    admin = User(username=f"ent_test_{n}", password_hash="x", name="测试管理员", phone="13800000001",
+    admin = User(username=f"ent_test_{n}", password_hash="x", name="测试管理员", phone=f"1389900{n:04d}",
                  organization=org, role=Role.admin)
     admin.set_permissions(role_preset(OrgKind.enterprise, Role.admin))
     session.add(admin)

@@ -146,7 +146,8 @@ def test_a_new_user_gets_a_one_time_password_and_the_roles_preset(session, manag
 def test_two_new_users_get_different_passwords(session):
     jinan = user(session, "jinan")
     _, first = create_user(session, jinan, org(session, "JG370101"), new_user(username="first_one"))
-    _, second = create_user(session, jinan, org(session, "JG370101"), new_user(username="second_one"))
+    _, second = create_user(session, jinan, org(session, "JG370101"), new_user(username="second_one",
+                                                                                phone="13912340001"))
     assert first != second
 
 
