@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView, kept_for_organization, transition_logs
+from admin_views.base import SecureModelView, WorkflowModelView, kept_for_organization
 from admin_views.printing import PrintMixin
 from models import (
     ApplicationKind,
@@ -33,6 +33,7 @@ from models.base import format_local
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
+from workflows.business import certificate_history
 from workflows.certificate import CERTIFICATE, state_label
 from workflows.printing import PRINT, business_print_clause
 from workflows.search import MAX_TERM, TermKind, starts_with
@@ -322,8 +323,8 @@ class CertificateColumns:
         return self._load_printers([certificate.printed_by_id]).get(certificate.printed_by_id, "")
 
     def business_log(self, certificate):
-        """业务日志: every transition recorded against this certificate, oldest first."""
-        return transition_logs(CERTIFICATE.object_type, certificate.id)
+        """业务日志: the certificate's transitions and its applications' review steps, oldest first."""
+        return certificate_history(db.session, current_user, certificate)
 
     @staticmethod
     def state_label(value) -> str:

@@ -447,6 +447,41 @@ def test_name_change_is_approved_and_the_certificate_shows_the_new_name(login, s
     assert "欧阳新" in html and certificate.person.id_number in html
 
 
+def business_log(html: str) -> str:
+    """The 业务日志 table of a certificate's details page, tags dropped."""
+    table = re.search(r'<table[^>]*id="business-log".*?</table>', html, re.S).group(0)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table))
+
+
+def test_the_business_log_of_a_certificate_shows_its_applications(login, session):
+    """Issue 17: an approved 变更 (the demo's, filed by 济南培训中心, reviewed by 济南 and the province)
+    is in the 业务日志 of its certificate — filed, each review, who and which organization — for
+    every screen showing the certificate; a rejected 注销 of the same certificate with its reason."""
+    change = demo_application(session, "change", A.approved)
+    certificate = change.items[0].certificate
+    resp = login("enterprise").post("/admin/business_apply/cancel/", {
+        "certificate_id": str(certificate.id), "explanation": "持证人申请注销", "files": uploads(png_files(1))},
+        content_type="multipart/form-data")
+    assert resp.status_code == 302, flashes(resp)
+    cancel = latest_application(session)
+    jinan = login("jinan")
+    resp = jinan.post("/admin/review_cancel/transition/", {"id": str(cancel.id), "transition": "authority_reject",
+                                                          "reason": REASON}, follow_redirects=True)
+    assert "审核不通过：操作成功" in flashes(resp), flashes(resp)
+    for username, endpoint in (("province", "certificate_library"), ("inst_jinan", "certificate"),
+                               ("jinan", "certificate")):
+        html = login(username).get(f"/admin/{endpoint}/details/?id={certificate.id}").get_data(as_text=True)
+        log = business_log(html)
+        assert "暂无业务记录" not in log
+        assert f"变更申请#{change.id}：提交申请（姓名变更：{change.old_name} → {change.new_name}）" in log, log
+        assert log.count(f"变更申请#{change.id}：审核通过") == 2
+        for words in ("待提交 → 待审核(主管部门)", "待审核(主管部门) → 待审核(省厅)", "待审核(省厅) → 审核通过",
+                      "济南市住房和城乡建设局", "山东省住房和城乡建设厅", f"注销申请#{cancel.id}：审核不通过",
+                      "待审核(主管部门) → 审核不通过", REASON):
+            assert words in log, (username, words, log)
+    assert login("inst_qingdao").get(f"/admin/certificate/details/?id={certificate.id}").status_code == 404
+
+
 def test_direct_institution_applications_go_straight_to_the_province(login, session):
     certificate = session.scalar(select(Certificate).where(Certificate.issuer.has(code="SZ370001"),
                                                            Certificate.status == CertificateStatus.valid))
