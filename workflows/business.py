@@ -270,7 +270,7 @@ def certificate_problems(session: Session, app: CertificateApplication) -> list[
             problems.append(f"证书{certificate.number}状态为「{certificate.status.label}」，不能办理业务")
         other = open_application_of(session, certificate, besides=app.id)
         if other is not None:
-            problems.append(f"证书{certificate.number}已有未办结的{other.kind.label}申请")
+            problems.append(f"证书{certificate.number}已有未办结的{other}（{other.status.label}）")
     return problems
 
 
@@ -483,7 +483,7 @@ def _ensure_draft(user, app: CertificateApplication) -> None:
 def _refuse_if_open(session: Session, certificate: Certificate) -> None:
     other = open_application_of(session, certificate)
     if other is not None:
-        raise WorkflowError(f"证书{certificate.number}已有未办结的{other.kind.label}申请（{other.status.label}）")
+        raise WorkflowError(f"证书{certificate.number}已有未办结的{other}（{other.status.label}），不能再次申请")
 
 
 def attach_images(session: Session, user, app: CertificateApplication, files) -> None:

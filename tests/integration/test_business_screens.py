@@ -270,11 +270,12 @@ def test_a_second_open_application_on_the_same_certificate_is_refused(login, ses
     certificate = pending.items[0].certificate
     before = counts(session)
     client = login("enterprise")
+    first = f"证书{certificate.number}已有未办结的变更申请#{pending.id}（待审核(主管部门)），不能再次申请"
     resp = post_cancel(client, certificate)
-    assert "已有未办结的变更申请" in flashes(resp), flashes(resp)
+    assert first in flashes(resp), flashes(resp)  # naming the first application
     resp = client.post("/admin/business_apply/reissue/", {"certificate_id": str(certificate.id),
                                                            "explanation": "遗失"})
-    assert "已有未办结的变更申请" in flashes(resp), flashes(resp)
+    assert first in flashes(resp), flashes(resp)
     assert counts(session) == before
 
 
@@ -328,7 +329,10 @@ def test_reissue_of_several_lost_certificates_from_draft_to_new_numbers(login, s
     app = latest_application(session)
     assert app.status == A.draft and app.kind == ApplicationKind.reissue
     html = client.get(resp.location).get_data(as_text=True)
-    assert "lost-add-form" in html and f'value="{second.id}"' in html and "images-form" in html
+    assert 'id="lost-pick"' in html and "images-form" in html
+    picker = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert f'name="certificate_id" value="{second.id}"' in picker  # the holder's other certificate, to tick
+    assert f'name="certificate_id" value="{first.id}"' not in picker  # already in the draft
 
     resp = client.post("/admin/application/transition/", {"id": str(app.id), "transition": "submit"},
                        follow_redirects=True)
@@ -365,31 +369,41 @@ def test_reissue_of_several_lost_certificates_from_draft_to_new_numbers(login, s
     assert all(n in details for n in new_numbers) and "审核通过" in details
 
 
-def test_lost_certificates_of_another_holder_are_refused_and_one_can_be_removed(login, session):
+def lost_items(session, app) -> list[int]:
+    session.refresh(app)
+    return [i.certificate_id for i in app.items]
+
+
+def test_lost_certificates_of_another_holder_are_a_404_and_one_can_be_removed(login, session):
+    """Issue 17: once the draft has its holder, another holder's certificate — even one of the
+    enterprise's own employees — is a forged id (404) and nothing is added, not even the others."""
     first, second = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("钢筋工", "初级工(五级)")])
     [stranger] = fresh_certificates(session)
     client = login("enterprise")
-    resp = client.post("/admin/business_apply/reissue/", {"certificate_id": str(first.id), "explanation": "遗失"})
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(first.id), "explanation": "遗失"})
     app = latest_application(session)
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(stranger.id)},
-                       follow_redirects=True)
-    assert "一个补办申请只能包含同一持证人的证书" in flashes(resp)
+    picker = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert f'value="{second.id}"' in picker and f'value="{stranger.id}"' not in picker
+    for ids in ([stranger.id], [second.id, stranger.id]):
+        resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(i) for i in ids]})
+        assert resp.status_code == 404
+        assert lost_items(session, app) == [first.id]
     client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(second.id)})
-    session.refresh(app)
-    assert [i.certificate_id for i in app.items] == [first.id, second.id]
+    assert lost_items(session, app) == [first.id, second.id]
     item = app.items[1]
     assert login("enterprise2").post("/admin/application/lost/remove/", {"id": str(app.id),
                                                                          "item_id": str(item.id)}).status_code == 404
     resp = client.post("/admin/application/lost/remove/", {"id": str(app.id), "item_id": str(item.id)},
                        follow_redirects=True)
     assert "已移除" in flashes(resp)
-    session.refresh(app)
-    assert [i.certificate_id for i in app.items] == [first.id]
+    assert lost_items(session, app) == [first.id]
 
 
-def test_new_reissue_from_the_applications_list_then_choose_the_lost_certificate(login, session):
-    """001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 (search) → 提交申请."""
-    [mine] = fresh_certificates(session)
+def test_new_reissue_then_tick_two_lost_certificates_of_one_holder(login, session):
+    """001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 (a list to tick, narrowed by
+    证书编号 / 身份证号 / 姓名) → 添加遗失证书 → 提交申请."""
+    mine, mine2 = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("电工", "初级工(五级)")])
+    [other_employee] = fresh_certificates(session)
     [foreign] = fresh_certificates(session, employer_code="QY370201")
     client = login("enterprise")
     listing = client.get("/admin/application/").get_data(as_text=True)
@@ -407,22 +421,96 @@ def test_new_reissue_from_the_applications_list_then_choose_the_lost_certificate
 
     details = f"/admin/application/details/?id={app.id}"
     page = client.get(details).get_data(as_text=True)
-    assert 'id="lost-search-form"' in page and 'id="lost-add-form"' not in page
-    page = client.get(f"{details}&lost_q={foreign.number}").get_data(as_text=True)
-    assert 'id="lost-none"' in page and f'value="{foreign.id}"' not in page  # another enterprise's holder
-    page = client.get(f"{details}&lost_q=abc").get_data(as_text=True)
-    assert 'id="lost-none"' in page
-    page = client.get(f"{details}&lost_q={mine.person.id_number}").get_data(as_text=True)
-    assert f'<option value="{mine.id}">' in page
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(foreign.id)})
-    assert resp.status_code == 404  # a forged id outside visibility
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine.id)},
+    assert f'href="/admin/application/lost/?id={app.id}"' in page and 'id="lost-pick"' in page
+    picker = f"/admin/application/lost/?id={app.id}"
+    page = client.get(picker).get_data(as_text=True)
+    for c in (mine, mine2, other_employee):  # the enterprise's employees' valid certificates
+        assert f'name="certificate_id" value="{c.id}"' in page
+    assert f'value="{foreign.id}"' not in page  # another enterprise's holder
+    page = client.get(f"{picker}&lost_q={foreign.number}").get_data(as_text=True)
+    assert 'id="lost-none"' in page and f'value="{foreign.id}"' not in page
+    page = client.get(f"{picker}&lost_q={mine.person.id_number}").get_data(as_text=True)
+    assert f'value="{mine.id}"' in page and f'value="{mine2.id}"' in page and f'value="{other_employee.id}"' not in page
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(foreign.id)]})
+    assert resp.status_code == 404 and lost_items(session, app) == []  # a forged id outside visibility
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id)}, follow_redirects=True)
+    assert "请选择遗失证书" in flashes(resp) and lost_items(session, app) == []
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(other_employee.id)]},
                        follow_redirects=True)
-    assert f"已添加遗失证书 {mine.number}" in flashes(resp)
-    session.refresh(app)
+    assert "一个补办申请只能包含同一持证人的证书" in flashes(resp) and lost_items(session, app) == []
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(mine2.id)]},
+                       follow_redirects=True)
+    assert f"已添加遗失证书 {mine.number}、{mine2.number}" in flashes(resp)
+    assert lost_items(session, app) == [mine.id, mine2.id]
     assert app.person_id == mine.person_id and app.reviewing_authority.code == "SD370100"
-    page = client.get(details).get_data(as_text=True)
-    assert 'id="lost-search-form"' not in page
+    page = client.get(picker).get_data(as_text=True)
+    assert 'name="certificate_id"' not in page and 'id="lost-none"' in page  # the holder has no other
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "0", "-3", "99999999999999999999", "2147483648"])
+def test_forged_lost_certificate_ids_are_a_404(login, session, bad):
+    [mine] = fresh_certificates(session)
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [bad]})
+    assert resp.status_code == 404
+    assert lost_items(session, app) == [mine.id]
+    assert client.get(f"/admin/application/lost/?id={bad}").status_code == 404
+
+
+def test_lost_certificate_not_valid_or_already_applied_for_is_refused_by_name(login, session):
+    """Issue 17 bad input: a certificate that is not valid, or held by another open application,
+    is refused with a Chinese message naming it (and the first application); nothing is added."""
+    mine, mine2 = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("电工", "初级工(五级)")])
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    resp = post_cancel(client, mine2)  # a 注销 of the holder's other certificate, submitted
+    assert resp.status_code == 302, flashes(resp)
+    cancel = latest_application(session)
+    page = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert re.search(rf'value="{mine2.id}"[^>]*disabled', page)  # shown, not to tick
+    assert f"已有未办结的注销申请#{cancel.id}（待审核(主管部门)）" in page
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine2.id)},
+                       follow_redirects=True)
+    assert f"证书{mine2.number}已有未办结的注销申请#{cancel.id}（待审核(主管部门)），不能再次申请" in flashes(resp)
+    assert lost_items(session, app) == [mine.id]
+    mine2.status = CertificateStatus.voided
+    session.commit()
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine2.id)},
+                       follow_redirects=True)
+    assert f"证书{mine2.number}状态为「已作废」，不能办理业务" in flashes(resp), flashes(resp)
+    assert lost_items(session, app) == [mine.id]
+
+
+def test_a_reissue_without_a_certificate_is_refused_on_submit(login, session):
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"explanation": "遗失"})
+    app = latest_application(session)
+    client.post("/admin/application/images/", {"id": str(app.id), "files": uploads(png_files(1))},
+                content_type="multipart/form-data")
+    resp = client.post("/admin/application/transition/", {"id": str(app.id), "transition": "submit"},
+                       follow_redirects=True)
+    assert "请先选择遗失证书" in flashes(resp)
+    session.refresh(app)
+    assert app.status == A.draft
+
+
+def test_only_the_applicant_picks_lost_certificates_on_a_draft(login, session):
+    [mine] = fresh_certificates(session)
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    assert login("enterprise2").get(f"/admin/application/lost/?id={app.id}").status_code == 404
+    change = demo_application(session, "change", A.draft)
+    assert login("inst_jinan").get(f"/admin/application/lost/?id={change.id}").status_code == 404  # not a 补办
+    submitted = demo_application(session, "reissue", A.pending_authority)
+    resp = login("enterprise").get(f"/admin/application/lost/?id={submitted.id}", follow_redirects=True)
+    assert "不能修改" in flashes(resp) and 'id="lost-add-form"' not in resp.get_data(as_text=True)
 
 
 # -- 注销 and 姓名变更: effects after province approval ----------------------------------------------------------

@@ -296,18 +296,18 @@ def test_only_a_valid_certificate_may_be_applied_for(rolled_session, status, app
 def test_one_open_application_per_certificate(rolled_session, second):
     s = rolled_session
     cert = certificate(s, "jinan_ent")
-    submitted(s, "inst_jinan", "cancel", cert)
-    for applicant in ("inst_jinan", "enterprise"):
-        with pytest.raises(WorkflowError, match="已有未办结的注销申请"):
+    first = submitted(s, "inst_jinan", "cancel", cert)
+    for applicant in ("inst_jinan", "enterprise"):  # refused, naming the first
+        with pytest.raises(WorkflowError, match=rf"证书{cert.number}已有未办结的注销申请#{first.id}（待审核\(主管部门\)）"):
             start(s, applicant, second, cert)
 
 
 def test_a_submitted_reissue_blocks_adding_its_certificate_to_another(rolled_session):
     s = rolled_session
     first, second = holder_certificates(s, "jinan_ent", 2)
-    submitted(s, "enterprise", "reissue", first)
+    open_one = submitted(s, "enterprise", "reissue", first)
     draft = start(s, "enterprise", "reissue", second)
-    with pytest.raises(WorkflowError, match="已有未办结的补办申请"):
+    with pytest.raises(WorkflowError, match=f"已有未办结的补办申请#{open_one.id}"):
         add_lost_certificate(s, user(s, "enterprise"), draft, first)
 
 
@@ -320,7 +320,7 @@ def test_drafts_do_not_block_but_the_second_submit_is_refused(rolled_session):
     for app, who in ((by_institution, "inst_jinan"), (by_enterprise, "enterprise")):
         attach_images(s, user(s, who), app, png_files(1))
     fire(s, "enterprise", by_enterprise, "submit")
-    with pytest.raises(WorkflowError, match="已有未办结的变更申请"):
+    with pytest.raises(WorkflowError, match=f"已有未办结的变更申请#{by_enterprise.id}"):
         fire(s, "inst_jinan", by_institution, "submit")
     assert by_institution.status == A.draft
 
