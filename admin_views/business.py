@@ -6,8 +6,11 @@ The applicant's forms call workflows.business; every row is loaded through visib
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -20,7 +23,7 @@ from admin_views.base import (
     review_tabs,
     transition_logs,
 )
-from admin_views.certificates import MAX_ID, BusinessPrintView
+from admin_views.certificates import MAX_ID, BusinessPrintView, DateFromFilter, DateToFilter, ReadableFilters
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -33,6 +36,7 @@ from models import (
     Person,
     db,
 )
+from models.base import local_day_start
 from models.certificate import CertificateStatus
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
@@ -91,7 +95,59 @@ def _with_number(term):
         .where(Certificate.number == term))
 
 
-class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
+# -- 业务总览's filters (003 §八.3): 业务类型, 审核状态, 发起业务时间 from … to … (Beijing dates) -----
+class KindFilter(sqla_filters.EnumEqualFilter):
+    url_key = "kind"
+
+    def __init__(self):
+        super().__init__(CertificateApplication.kind, "业务类型", options=[(k.value, k.label) for k in ApplicationKind])
+
+    def clean(self, value):
+        return ApplicationKind(value)  # ValueError: ignored with a message, never a 500
+
+    def operation(self):
+        return "等于"
+
+
+class ApplicationStatusFilter(sqla_filters.EnumEqualFilter):
+    url_key = "status"
+
+    def __init__(self, states):
+        super().__init__(CertificateApplication.status, "审核状态", options=[(s.value, s.label) for s in states])
+        self.states = states
+
+    def clean(self, value):
+        state = ApplicationStatus(value)
+        if state not in self.states:
+            raise ValueError(value)
+        return state
+
+    def operation(self):
+        return "等于"
+
+
+class SubmittedFromFilter(DateFromFilter):
+    url_key = "submitted_from"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) >= local_day_start(value))
+
+
+class SubmittedToFilter(DateToFilter):
+    url_key = "submitted_to"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) < local_day_start(value + timedelta(days=1)))
+
+
+def overview_filters() -> list:
+    """New instances per view: a filter keeps per-view state once bound."""
+    return [KindFilter(), ApplicationStatusFilter(REVIEW_ORDER),
+            SubmittedFromFilter(CertificateApplication.submitted_at, "发起业务时间"),
+            SubmittedToFilter(CertificateApplication.submitted_at, "发起业务时间")]
+
+
+class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
     """已申请业务 for applicants; 变更/补办/注销管理 and 业务总览 for reviewers."""
 
     workflow = BUSINESS
@@ -123,17 +179,23 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
         TermKind.text: lambda term: _persons(starts_with(Person.name, term)),
     }
 
-    def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, **kwargs):
+    def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, submitted_only=False,
+                 filters=None, **kwargs):
         self.kinds = kinds
         self.tabs = tabs
         self.permission = permission
         self.application_kind = kind
         self.individual = individual
+        self.submitted_only = submitted_only
+        if filters is not None:
+            self.column_filters = filters()
         super().__init__(CertificateApplication, **kwargs)
 
     def scope_query(self, query):
         if self.application_kind is not None:
             query = query.where(CertificateApplication.kind == self.application_kind)
+        if self.submitted_only:  # 业务总览: 所有已发起证书业务 (003 §八.3), not the applicants' drafts
+            query = query.where(CertificateApplication.status != A.draft)
         return query
 
     def get_query(self):
@@ -411,6 +473,6 @@ def register(admin) -> None:
                                        tabs=review_tabs(BUSINESS, CertificateApplication.status, REVIEW_ORDER), name=name, category=category,
                                        endpoint=f"review_{kind.value}"))
     admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
-                                   tabs=[("all", "全部", None)], name="业务总览", category=category,
-                                   endpoint="business_overview"))
+                                   tabs=[("all", "全部", None)], submitted_only=True, filters=overview_filters,
+                                   name="业务总览", category=category, endpoint="business_overview"))
     admin.add_view(BusinessPrintView(name="业务打印", category=category, endpoint="business_print"))

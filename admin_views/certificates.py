@@ -203,7 +203,27 @@ def certificate_filters() -> list:
     ]
 
 
-class CertificateColumns:
+class ReadableFilters:
+    """Flask-Admin filters with readable URL keys (``url_key``: ?flt_status=…), select options read
+    per request (``load_options``) and a Chinese message for a value that does not parse."""
+
+    def get_filter_arg(self, index, flt):
+        return getattr(flt, "url_key", None) or super().get_filter_arg(index, flt)
+
+    def _get_filter_groups(self):
+        groups = super()._get_filter_groups()  # copies: filling them in touches no shared state
+        for items in (groups or {}).values():
+            for item in items:
+                load = getattr(self._filters[item["index"]], "load_options", None)
+                if load is not None:
+                    item["options"] = filter_options(load)
+        return groups
+
+    def get_invalid_value_msg(self, value, filter):
+        return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
+
+
+class CertificateColumns(ReadableFilters):
     """What both certificate views show and how they search and filter: declarations only."""
 
     details_template = "certificate/details.html"
@@ -281,22 +301,6 @@ class CertificateColumns:
             joinedload(Certificate.person).joinedload(Person.employer),
             joinedload(Certificate.occupation), joinedload(Certificate.level), joinedload(Certificate.issuer),
         )
-
-    # -- filters: readable URL keys, options read per request, a Chinese refusal ----------------
-    def get_filter_arg(self, index, flt):
-        return getattr(flt, "url_key", None) or super().get_filter_arg(index, flt)
-
-    def _get_filter_groups(self):
-        groups = super()._get_filter_groups()  # copies: filling them in touches no shared state
-        for items in (groups or {}).values():
-            for item in items:
-                load = getattr(self._filters[item["index"]], "load_options", None)
-                if load is not None:
-                    item["options"] = filter_options(load)
-        return groups
-
-    def get_invalid_value_msg(self, value, filter):
-        return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
 
     # -- the details page ------------------------------------------------------------------------
     def related(self, *predicates) -> list:

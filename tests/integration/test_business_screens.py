@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -735,6 +735,76 @@ def test_business_overview_is_the_provinces(login, session):
     for kind in ("变更", "补办", "注销"):
         assert kind in html
     assert login("jinan").get("/admin/business_overview/").status_code == 403
+
+
+def overview(client, query: str = "") -> tuple[int, str]:
+    resp = client.get(f"/admin/business_overview/{query}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    total = re.search(r"列表\s*\((\d+)\)", html)  # Flask-Admin leaves out a count of 0
+    return int(total.group(1)) if total else 0, html
+
+
+def cells(html: str, column: str) -> list[str]:
+    return re.findall(rf'<td class="col-{column}">\s*(.*?)\s*</td>', html, re.S)
+
+
+def listed(html: str, app) -> bool:
+    return re.search(rf"/admin/business_overview/details/\?id={app.id}\b", html) is not None
+
+
+def submitted_count(session, *where) -> int:
+    return session.scalar(select(func.count()).select_from(CertificateApplication)
+                          .where(CertificateApplication.status != A.draft, *where))
+
+
+def test_business_overview_lists_submitted_applications_and_filters_by_kind_status_and_date(login, session):
+    """003 §八.3 业务总览: 所有已发起证书业务 (drafts are the applicants' own), filtered by 业务类型,
+    审核状态 and 发起业务时间 from … to … in Beijing dates (issue 17 item 7)."""
+    province = login("province")
+    total, html = overview(province)
+    assert total == submitted_count(session) > 0
+    draft = demo_application(session, "change", A.draft)
+    assert not listed(html, draft)
+    for label in ("业务类型", "审核状态", "发起业务时间"):
+        assert label in html  # offered in 添加筛选器
+    for kind in ApplicationKind:
+        count, html = overview(province, f"?flt_kind={kind.value}")
+        assert count == submitted_count(session, CertificateApplication.kind == kind) > 0
+        assert set(cells(html, "kind")) == {kind.label}
+    count, html = overview(province, "?flt_kind=reissue&flt_status=rejected")
+    assert count == submitted_count(session, CertificateApplication.kind == ApplicationKind.reissue,
+                                    CertificateApplication.status == A.rejected) == 1
+    assert cells(html, "kind") == ["补办"] and cells(html, "status") == ["审核不通过"]
+
+    # 2025-03-01 17:30 UTC is 2025-03-02 01:30 in Beijing: the 2nd's, not the 1st's
+    app = demo_application(session, "cancel", A.pending_province)
+    app.submitted_at = datetime(2025, 3, 1, 17, 30)
+    session.commit()
+    for query, found in (("flt_submitted_from=2025-03-02&flt_submitted_to=2025-03-02", True),
+                         ("flt_submitted_from=2025-03-01&flt_submitted_to=2025-03-01", False),
+                         ("flt_submitted_to=2025-03-02", True), ("flt_submitted_from=2025-03-03&flt_kind=cancel", None)):
+        count, html = overview(province, f"?{query}")
+        if found is None:  # every other 注销 was submitted when the demo was built
+            assert count == submitted_count(session, CertificateApplication.kind == ApplicationKind.cancel) - 1
+            assert not listed(html, app)
+        else:
+            assert listed(html, app) is found and count == (1 if found else 0), query
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("flt_kind=bogus", "筛选条件「业务类型」的值「bogus」无效，已忽略"),
+    ("flt_status=draft", "筛选条件「审核状态」的值「draft」无效，已忽略"),
+    ("flt_submitted_from=2025-13-01", "筛选条件「发起业务时间」的值「2025-13-01」无效，已忽略"),
+    ("flt_submitted_to=abc", "筛选条件「发起业务时间」的值「abc」无效，已忽略"),
+])
+def test_business_overview_ignores_a_bad_filter_value_in_chinese(login, session, query, message):
+    province = login("province")
+    resp = province.get(f"/admin/business_overview/?{query}")
+    assert resp.status_code == 200
+    assert message in flashes(resp), flashes(resp)
+    count, _ = overview(province, f"?{query}")
+    assert count == submitted_count(session)
 
 
 # -- 000 §二(二).3: an employer change within 3 months needs 已核验社保缴纳条件 ---------------------------------------
