@@ -6,8 +6,11 @@ The applicant's forms call workflows.business; every row is loaded through visib
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.contrib.sqla import filters as sqla_filters
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -20,7 +23,7 @@ from admin_views.base import (
     review_tabs,
     transition_logs,
 )
-from admin_views.certificates import BusinessPrintView
+from admin_views.certificates import MAX_ID, BusinessPrintView, DateFromFilter, DateToFilter, ReadableFilters
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -33,6 +36,7 @@ from models import (
     Person,
     db,
 )
+from models.base import local_day_start
 from models.certificate import CertificateStatus
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
@@ -50,7 +54,7 @@ from workflows.business import (
     start_reissue,
 )
 from workflows.privacy import mask_id_number
-from workflows.search import TermKind, classify, starts_with
+from workflows.search import MAX_TERM, TermKind, classify, starts_with
 from workflows.visibility import NotFoundError, get_visible, visible
 
 A = ApplicationStatus
@@ -98,7 +102,59 @@ def _with_number(term):
         .where(Certificate.number == term))
 
 
-class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
+# -- 业务总览's filters (003 §八.3): 业务类型, 审核状态, 发起业务时间 from … to … (Beijing dates) -----
+class KindFilter(sqla_filters.EnumEqualFilter):
+    url_key = "kind"
+
+    def __init__(self):
+        super().__init__(CertificateApplication.kind, "业务类型", options=[(k.value, k.label) for k in ApplicationKind])
+
+    def clean(self, value):
+        return ApplicationKind(value)  # ValueError: ignored with a message, never a 500
+
+    def operation(self):
+        return "等于"
+
+
+class ApplicationStatusFilter(sqla_filters.EnumEqualFilter):
+    url_key = "status"
+
+    def __init__(self, states):
+        super().__init__(CertificateApplication.status, "审核状态", options=[(s.value, s.label) for s in states])
+        self.states = states
+
+    def clean(self, value):
+        state = ApplicationStatus(value)
+        if state not in self.states:
+            raise ValueError(value)
+        return state
+
+    def operation(self):
+        return "等于"
+
+
+class SubmittedFromFilter(DateFromFilter):
+    url_key = "submitted_from"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) >= local_day_start(value))
+
+
+class SubmittedToFilter(DateToFilter):
+    url_key = "submitted_to"
+
+    def apply(self, query, value, alias=None):
+        return query.filter(self.get_column(alias) < local_day_start(value + timedelta(days=1)))
+
+
+def overview_filters() -> list:
+    """New instances per view: a filter keeps per-view state once bound."""
+    return [KindFilter(), ApplicationStatusFilter(REVIEW_ORDER),
+            SubmittedFromFilter(CertificateApplication.submitted_at, "发起业务时间"),
+            SubmittedToFilter(CertificateApplication.submitted_at, "发起业务时间")]
+
+
+class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
     """已申请业务 for applicants; 变更/补办/注销管理 and 业务总览 for reviewers."""
 
     workflow = BUSINESS
@@ -130,17 +186,23 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
         TermKind.text: lambda term: _persons(starts_with(Person.name, term)),
     }
 
-    def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, **kwargs):
+    def __init__(self, *, kinds, tabs, permission=None, kind=None, individual=False, submitted_only=False,
+                 filters=None, **kwargs):
         self.kinds = kinds
         self.tabs = tabs
         self.permission = permission
         self.application_kind = kind
         self.individual = individual
+        self.submitted_only = submitted_only
+        if filters is not None:
+            self.column_filters = filters()
         super().__init__(CertificateApplication, **kwargs)
 
     def scope_query(self, query):
         if self.application_kind is not None:
             query = query.where(CertificateApplication.kind == self.application_kind)
+        if self.submitted_only:  # 业务总览: 所有已发起证书业务 (003 §八.3), not the applicants' drafts
+            query = query.where(CertificateApplication.status != A.draft)
         return query
 
     def get_query(self):
@@ -155,45 +217,105 @@ class ApplicationView(AttachmentFilesMixin, WorkflowModelView):
             Attachment.owner_type == "application", Attachment.owner_id == app.id).order_by(Attachment.id)).all()
         logs = transition_logs("application", app.id)
         editable = app.status == A.draft and is_applicant(current_user, app)
-        candidates, term = [], None
-        if editable and app.kind == ApplicationKind.reissue:
-            if app.items:  # more certificates of the same holder
-                candidates = db.session.scalars(
-                    select(Certificate).where(Certificate.person_id == app.person_id,
-                                              Certificate.status == CertificateStatus.valid,
-                                              Certificate.id.notin_([i.certificate_id for i in app.items]))
-                    .order_by(Certificate.number)).all()
-            else:  # the first one: found by its number or the holder's ID number, among visible ones
-                term = (request.args.get("lost_q") or "").strip()
-                candidates = self.lost_search(term) if term else []
-        return {"images": images, "logs": logs, "editable": editable, "lost_candidates": candidates,
-                "lost_term": term, "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
+        return {"images": images, "logs": logs, "editable": editable,
+                "may_pick_lost": editable and app.kind == ApplicationKind.reissue,
+                "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
+
+    # -- 选择遗失证书 (001 证书遗失补证申请) -----------------------------------------------------------
+    LOST_PAGE = 50
+
+    def pickable(self, app: CertificateApplication):
+        """The certificates this user sees that may go into ``app``: once the draft has its holder,
+        only that holder's (a certificate of another holder is a forged id here, as a hidden one)."""
+        stmt = visible(current_user, select(Certificate), Certificate)
+        if app.person_id is not None:
+            stmt = stmt.where(Certificate.person_id == app.person_id)
+        return stmt
+
+    def lost_candidates(self, app: CertificateApplication, term: str) -> tuple[list, bool]:
+        """选择遗失证书's list: valid certificates the draft may take — the holder's, or before the
+        first one those of every holder this user sees (an enterprise: its employees'), narrowed
+        by certificate number, ID number or name — without the ones already in the draft."""
+        stmt = self.pickable(app).where(Certificate.status == CertificateStatus.valid,
+                                        Certificate.id.notin_([i.certificate_id for i in app.items] or [0]))
+        if current_user.kind != OrgKind.school:  # a school's students: only the school moves them
+            schools = select(Organization.id).where(Organization.kind == OrgKind.school)
+            stmt = stmt.where(Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools))))
+        if term:
+            kind, term = classify(term)
+            rule = ApplyView.search_rules.get(kind)
+            if rule is None:
+                return [], False
+            stmt = stmt.where(rule(term))
+        rows = db.session.scalars(stmt.options(joinedload(Certificate.person), joinedload(Certificate.occupation),
+                                               joinedload(Certificate.level))
+                                  .order_by(Certificate.person_id, Certificate.number).limit(self.LOST_PAGE + 1)).all()
+        return rows[:self.LOST_PAGE], len(rows) > self.LOST_PAGE
 
     @staticmethod
-    def lost_search(term: str) -> list:
-        """选择遗失证书: valid certificates this user sees, by certificate number or ID number."""
-        kind, term = classify(term)
-        if kind == TermKind.certificate_number:
-            predicate = Certificate.number == term
-        elif kind == TermKind.id_number:
-            predicate = Certificate.person_id.in_(select(Person.id).where(Person.id_number == term))
-        else:
-            return []
-        stmt = select(Certificate).where(predicate, Certificate.status == CertificateStatus.valid)
-        return db.session.scalars(visible(current_user, stmt, Certificate).order_by(Certificate.number).limit(20)).all()
+    def open_applications(certificates) -> dict:
+        """The submitted, undecided application already holding each certificate (one query)."""
+        ids = [c.id for c in certificates]
+        if not ids:
+            return {}
+        rows = db.session.execute(
+            select(ApplicationItem.certificate_id, CertificateApplication)
+            .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
+            .where(ApplicationItem.certificate_id.in_(ids),
+                   CertificateApplication.status.in_((A.pending_authority, A.pending_province)))).all()
+        return {certificate_id: app for certificate_id, app in rows}
+
+    def _lost_draft(self) -> CertificateApplication:
+        app = _visible_or_404(CertificateApplication, request.values.get("id"))
+        if app.kind != ApplicationKind.reissue:
+            abort(404)
+        return app
+
+    @expose("/lost/", methods=("GET",))
+    def lost_view(self):
+        """选择遗失证书: the certificates to tick, then 添加遗失证书; back on the draft, 提交申请."""
+        app = self._lost_draft()
+        if not (app.status == A.draft and is_applicant(current_user, app)):
+            flash("无权修改该申请" if not is_applicant(current_user, app) else
+                  f"申请状态为「{app.status.label}」，不能修改", "error")
+            return redirect(self.get_url(".details_view", id=app.id))
+        term = (request.args.get("lost_q") or "").strip()[:MAX_TERM]
+        candidates, more = self.lost_candidates(app, term)
+        return self.render("business/lost_picker.html", model=app, candidates=candidates, more=more, term=term,
+                           open_applications=self.open_applications(candidates), page_size=self.LOST_PAGE)
+
+    @expose("/lost/add/", methods=("POST",))
+    def lost_add_view(self):
+        """Every ticked certificate into the draft, or none: an id this user may not pick is a 404,
+        a refusal (not valid, already applied for, another holder) names the certificate."""
+        app = self._lost_draft()
+        wanted = list(dict.fromkeys(request.form.getlist("certificate_id")))
+        if not wanted:
+            flash("请选择遗失证书", "error")
+            return redirect(self.get_url(".lost_view", id=app.id))
+        try:
+            ids = [int(raw) for raw in wanted]
+        except ValueError:
+            abort(404)
+        if not all(0 < i <= MAX_ID for i in ids):
+            abort(404)
+        found = {c.id: c for c in db.session.scalars(self.pickable(app).where(Certificate.id.in_(ids)))}
+        if len(found) != len(ids):
+            abort(404)
+        certificates = [found[i] for i in ids]
+
+        def add_all():
+            for certificate in certificates:
+                add_lost_certificate(db.session, current_user, app, certificate)
+
+        numbers = "、".join(c.number for c in certificates)
+        return self.run_on_row(app.id, add_all, f"已添加遗失证书 {numbers}")
 
     @expose("/images/", methods=("POST",))
     def images_view(self):
         app = _visible_or_404(CertificateApplication, request.form.get("id"))
         files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
         return self.run_on_row(app.id, lambda: attach_images(db.session, current_user, app, files), "图片已上传")
-
-    @expose("/lost/add/", methods=("POST",))
-    def lost_add_view(self):
-        app = _visible_or_404(CertificateApplication, request.form.get("id"))
-        certificate = _visible_or_404(Certificate, request.form.get("certificate_id"))
-        return self.run_on_row(app.id, lambda: add_lost_certificate(db.session, current_user, app, certificate),
-                         f"已添加遗失证书 {certificate.number}")
 
     @expose("/lost/remove/", methods=("POST",))
     def lost_remove_view(self):
@@ -358,6 +480,6 @@ def register(admin) -> None:
                                        tabs=review_tabs(BUSINESS, CertificateApplication.status, REVIEW_ORDER), name=name, category=category,
                                        endpoint=f"review_{kind.value}"))
     admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
-                                   tabs=[("all", "全部", None)], name="业务总览", category=category,
-                                   endpoint="business_overview"))
+                                   tabs=[("all", "全部", None)], submitted_only=True, filters=overview_filters,
+                                   name="业务总览", category=category, endpoint="business_overview"))
     admin.add_view(BusinessPrintView(name="业务打印", category=category, endpoint="business_print"))

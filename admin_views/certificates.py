@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView, kept_for_organization, transition_logs
+from admin_views.base import SecureModelView, WorkflowModelView, kept_for_organization
 from admin_views.printing import PrintMixin
 from models import (
     ApplicationKind,
@@ -33,6 +33,7 @@ from models.base import format_local
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
+from workflows.business import certificate_history
 from workflows.certificate import CERTIFICATE, state_label
 from workflows.printing import PRINT, business_print_clause
 from workflows.privacy import mask_id_number
@@ -204,7 +205,27 @@ def certificate_filters() -> list:
     ]
 
 
-class CertificateColumns:
+class ReadableFilters:
+    """Flask-Admin filters with readable URL keys (``url_key``: ?flt_status=…), select options read
+    per request (``load_options``) and a Chinese message for a value that does not parse."""
+
+    def get_filter_arg(self, index, flt):
+        return getattr(flt, "url_key", None) or super().get_filter_arg(index, flt)
+
+    def _get_filter_groups(self):
+        groups = super()._get_filter_groups()  # copies: filling them in touches no shared state
+        for items in (groups or {}).values():
+            for item in items:
+                load = getattr(self._filters[item["index"]], "load_options", None)
+                if load is not None:
+                    item["options"] = filter_options(load)
+        return groups
+
+    def get_invalid_value_msg(self, value, filter):
+        return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
+
+
+class CertificateColumns(ReadableFilters):
     """What both certificate views show and how they search and filter: declarations only."""
 
     details_template = "certificate/details.html"
@@ -283,22 +304,6 @@ class CertificateColumns:
             joinedload(Certificate.occupation), joinedload(Certificate.level), joinedload(Certificate.issuer),
         )
 
-    # -- filters: readable URL keys, options read per request, a Chinese refusal ----------------
-    def get_filter_arg(self, index, flt):
-        return getattr(flt, "url_key", None) or super().get_filter_arg(index, flt)
-
-    def _get_filter_groups(self):
-        groups = super()._get_filter_groups()  # copies: filling them in touches no shared state
-        for items in (groups or {}).values():
-            for item in items:
-                load = getattr(self._filters[item["index"]], "load_options", None)
-                if load is not None:
-                    item["options"] = filter_options(load)
-        return groups
-
-    def get_invalid_value_msg(self, value, filter):
-        return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
-
     # -- the details page ------------------------------------------------------------------------
     def related(self, *predicates) -> list:
         """Certificates linked by a reissue, through visibility: a link never names a hidden row."""
@@ -324,8 +329,8 @@ class CertificateColumns:
         return self._load_printers([certificate.printed_by_id]).get(certificate.printed_by_id, "")
 
     def business_log(self, certificate):
-        """业务日志: every transition recorded against this certificate, oldest first."""
-        return transition_logs(CERTIFICATE.object_type, certificate.id)
+        """业务日志: the certificate's transitions and its applications' review steps, oldest first."""
+        return certificate_history(db.session, current_user, certificate)
 
     @staticmethod
     def state_label(value) -> str:

@@ -88,6 +88,11 @@ def to_local(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC).astimezone(PROVINCE_TZ).replace(tzinfo=None)
 
 
+def local_day_start(day: date) -> datetime:
+    """The naive-UTC instant a Beijing-time day begins: a date filter on a stored timestamp."""
+    return datetime.combine(day, datetime.min.time(), PROVINCE_TZ).astimezone(UTC).replace(tzinfo=None)
+
+
 def format_local(value: datetime | None) -> str:
     local = to_local(value)
     return local.strftime("%Y-%m-%d %H:%M:%S") if local else ""

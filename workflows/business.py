@@ -9,10 +9,11 @@ cancellation.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from models import (
     ApplicationItem,
@@ -24,6 +25,7 @@ from models import (
     ChangeField,
     Organization,
     Person,
+    TransitionLog,
 )
 from models.base import local_today, utcnow
 from models.certificate import CertificateStatus, PrintStatus
@@ -34,6 +36,7 @@ from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
 from workflows.printing import PRINT
 from workflows.validators import parse_id_number
+from workflows.visibility import certificate_history_clause
 
 A = ApplicationStatus
 K = ApplicationKind
@@ -267,7 +270,7 @@ def certificate_problems(session: Session, app: CertificateApplication) -> list[
             problems.append(f"证书{certificate.number}状态为「{certificate.status.label}」，不能办理业务")
         other = open_application_of(session, certificate, besides=app.id)
         if other is not None:
-            problems.append(f"证书{certificate.number}已有未办结的{other.kind.label}申请")
+            problems.append(f"证书{certificate.number}已有未办结的{other}（{other.status.label}）")
     return problems
 
 
@@ -480,7 +483,7 @@ def _ensure_draft(user, app: CertificateApplication) -> None:
 def _refuse_if_open(session: Session, certificate: Certificate) -> None:
     other = open_application_of(session, certificate)
     if other is not None:
-        raise WorkflowError(f"证书{certificate.number}已有未办结的{other.kind.label}申请（{other.status.label}）")
+        raise WorkflowError(f"证书{certificate.number}已有未办结的{other}（{other.status.label}），不能再次申请")
 
 
 def attach_images(session: Session, user, app: CertificateApplication, files) -> None:
@@ -501,3 +504,50 @@ def attach_images(session: Session, user, app: CertificateApplication, files) ->
                                filename=check.safe_filename, content_type=check.content_type, size=len(data),
                                sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user.id))
     session.flush()
+
+
+# -- a certificate's 业务日志 ------------------------------------------------------------------
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a certificate's 业务日志, as the transition-log table shows it."""
+
+    created_at: datetime
+    label: str
+    transition: str
+    from_state: str
+    to_state: str
+    actor: object
+    organization: object
+    reason: str | None
+
+
+def describe(app: CertificateApplication) -> str:
+    """What an application asks for, in a few words: 姓名变更：王旅一 → 王旅壹, or its 申请说明."""
+    if app.kind == K.change:
+        old_new = {ChangeField.name: (app.old_name, app.new_name),
+                   ChangeField.id_number: (app.old_id_number, app.new_id_number),
+                   ChangeField.employer: (app.old_employer_name, app.new_employer_name)}
+        return "；".join(f"{f.label}：{old_new[f][0] or '-'} → {old_new[f][1] or '-'}" for f in app.fields)
+    return app.explanation or ""
+
+
+def certificate_history(session: Session, user, certificate: Certificate) -> list[HistoryEntry]:
+    """业务日志 (issue 17): the certificate's own transitions and every review step of every
+    application that held it (filed, reviewed, approved or rejected: who, when, why), oldest
+    first — one query, whatever the number of applications."""
+    stmt = (select(TransitionLog, CertificateApplication)
+            .outerjoin(CertificateApplication, and_(TransitionLog.object_type == BUSINESS.object_type,
+                                                    CertificateApplication.id == TransitionLog.object_id))
+            .options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
+            .where(certificate_history_clause(user, certificate.id))
+            .order_by(TransitionLog.id))
+    entries = []
+    for log, app in session.execute(stmt).all():
+        label = log.label
+        if app is not None:
+            label = f"{app}：{log.label}"
+            if log.transition == "submit" and describe(app):
+                label += f"（{describe(app)}）"
+        entries.append(HistoryEntry(log.created_at, label, log.transition, log.from_state, log.to_state,
+                                    log.actor, log.organization, log.reason))
+    return entries

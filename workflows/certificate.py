@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from models import Certificate
+from models import ApplicationStatus, Certificate
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind
 from models.user import Permission
@@ -93,9 +93,9 @@ CERTIFICATE = Workflow(
 
 
 def state_label(value) -> str:
-    """业务日志 shows states in Chinese (status, or print status: both tables log as "certificate");
-    a value neither knows is shown as is."""
-    for states in (CertificateStatus, PrintStatus):
+    """业务日志 shows states in Chinese (status, or print status: both tables log as "certificate";
+    and the states of the applications that held the certificate); a value none knows is shown as is."""
+    for states in (CertificateStatus, PrintStatus, ApplicationStatus):
         try:
             return states(value).label
         except ValueError:

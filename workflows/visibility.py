@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from models import (
     AccountRequest,
     Anomaly,
+    ApplicationItem,
     Attachment,
     AuditLog,
     Batch,
@@ -232,6 +233,19 @@ def _transition_log_clause(user):
     if _is(user, OrgKind.province):
         return true()  # also the logs of deleted batches, whose owner row is gone
     return _owned_clause(user, TransitionLog.object_type, TransitionLog.object_id)
+
+
+def certificate_history_clause(user, certificate_id: int):
+    """业务日志 of a certificate (issue 17): its own transitions and those of every application
+    that held it (变更, 补办 — also on the certificate it issued —, 注销), for whoever sees the
+    certificate: the applications' history is the certificate's, whoever filed them."""
+    held = select(ApplicationItem.application_id).where(or_(ApplicationItem.certificate_id == certificate_id,
+                                                            ApplicationItem.new_certificate_id == certificate_id))
+    return and_(
+        exists().where(Certificate.id == certificate_id, clause(user, Certificate)),
+        or_(and_(TransitionLog.object_type == "certificate", TransitionLog.object_id == certificate_id),
+            and_(TransitionLog.object_type == "application", TransitionLog.object_id.in_(held))),
+    )
 
 
 def _attachment_clause(user):

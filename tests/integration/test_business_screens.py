@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -271,11 +271,12 @@ def test_a_second_open_application_on_the_same_certificate_is_refused(login, ses
     certificate = pending.items[0].certificate
     before = counts(session)
     client = login("enterprise")
+    first = f"证书{certificate.number}已有未办结的变更申请#{pending.id}（待审核(主管部门)），不能再次申请"
     resp = post_cancel(client, certificate)
-    assert "已有未办结的变更申请" in flashes(resp), flashes(resp)
+    assert first in flashes(resp), flashes(resp)  # naming the first application
     resp = client.post("/admin/business_apply/reissue/", {"certificate_id": str(certificate.id),
                                                            "explanation": "遗失"})
-    assert "已有未办结的变更申请" in flashes(resp), flashes(resp)
+    assert first in flashes(resp), flashes(resp)
     assert counts(session) == before
 
 
@@ -329,7 +330,10 @@ def test_reissue_of_several_lost_certificates_from_draft_to_new_numbers(login, s
     app = latest_application(session)
     assert app.status == A.draft and app.kind == ApplicationKind.reissue
     html = client.get(resp.location).get_data(as_text=True)
-    assert "lost-add-form" in html and f'value="{second.id}"' in html and "images-form" in html
+    assert 'id="lost-pick"' in html and "images-form" in html
+    picker = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert f'name="certificate_id" value="{second.id}"' in picker  # the holder's other certificate, to tick
+    assert f'name="certificate_id" value="{first.id}"' not in picker  # already in the draft
 
     resp = client.post("/admin/application/transition/", {"id": str(app.id), "transition": "submit"},
                        follow_redirects=True)
@@ -366,31 +370,41 @@ def test_reissue_of_several_lost_certificates_from_draft_to_new_numbers(login, s
     assert all(n in details for n in new_numbers) and "审核通过" in details
 
 
-def test_lost_certificates_of_another_holder_are_refused_and_one_can_be_removed(login, session):
+def lost_items(session, app) -> list[int]:
+    session.refresh(app)
+    return [i.certificate_id for i in app.items]
+
+
+def test_lost_certificates_of_another_holder_are_a_404_and_one_can_be_removed(login, session):
+    """Issue 17: once the draft has its holder, another holder's certificate — even one of the
+    enterprise's own employees — is a forged id (404) and nothing is added, not even the others."""
     first, second = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("钢筋工", "初级工(五级)")])
     [stranger] = fresh_certificates(session)
     client = login("enterprise")
-    resp = client.post("/admin/business_apply/reissue/", {"certificate_id": str(first.id), "explanation": "遗失"})
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(first.id), "explanation": "遗失"})
     app = latest_application(session)
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(stranger.id)},
-                       follow_redirects=True)
-    assert "一个补办申请只能包含同一持证人的证书" in flashes(resp)
+    picker = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert f'value="{second.id}"' in picker and f'value="{stranger.id}"' not in picker
+    for ids in ([stranger.id], [second.id, stranger.id]):
+        resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(i) for i in ids]})
+        assert resp.status_code == 404
+        assert lost_items(session, app) == [first.id]
     client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(second.id)})
-    session.refresh(app)
-    assert [i.certificate_id for i in app.items] == [first.id, second.id]
+    assert lost_items(session, app) == [first.id, second.id]
     item = app.items[1]
     assert login("enterprise2").post("/admin/application/lost/remove/", {"id": str(app.id),
                                                                          "item_id": str(item.id)}).status_code == 404
     resp = client.post("/admin/application/lost/remove/", {"id": str(app.id), "item_id": str(item.id)},
                        follow_redirects=True)
     assert "已移除" in flashes(resp)
-    session.refresh(app)
-    assert [i.certificate_id for i in app.items] == [first.id]
+    assert lost_items(session, app) == [first.id]
 
 
-def test_new_reissue_from_the_applications_list_then_choose_the_lost_certificate(login, session):
-    """001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 (search) → 提交申请."""
-    [mine] = fresh_certificates(session)
+def test_new_reissue_then_tick_two_lost_certificates_of_one_holder(login, session):
+    """001 证书遗失补证申请: 新建申请 → 申请说明 → 保存 → 选择遗失证书 (a list to tick, narrowed by
+    证书编号 / 身份证号 / 姓名) → 添加遗失证书 → 提交申请."""
+    mine, mine2 = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("电工", "初级工(五级)")])
+    [other_employee] = fresh_certificates(session)
     [foreign] = fresh_certificates(session, employer_code="QY370201")
     client = login("enterprise")
     listing = client.get("/admin/application/").get_data(as_text=True)
@@ -408,22 +422,96 @@ def test_new_reissue_from_the_applications_list_then_choose_the_lost_certificate
 
     details = f"/admin/application/details/?id={app.id}"
     page = client.get(details).get_data(as_text=True)
-    assert 'id="lost-search-form"' in page and 'id="lost-add-form"' not in page
-    page = client.get(f"{details}&lost_q={foreign.number}").get_data(as_text=True)
-    assert 'id="lost-none"' in page and f'value="{foreign.id}"' not in page  # another enterprise's holder
-    page = client.get(f"{details}&lost_q=abc").get_data(as_text=True)
-    assert 'id="lost-none"' in page
-    page = client.get(f"{details}&lost_q={mine.person.id_number}").get_data(as_text=True)
-    assert f'<option value="{mine.id}">' in page
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(foreign.id)})
-    assert resp.status_code == 404  # a forged id outside visibility
-    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine.id)},
+    assert f'href="/admin/application/lost/?id={app.id}"' in page and 'id="lost-pick"' in page
+    picker = f"/admin/application/lost/?id={app.id}"
+    page = client.get(picker).get_data(as_text=True)
+    for c in (mine, mine2, other_employee):  # the enterprise's employees' valid certificates
+        assert f'name="certificate_id" value="{c.id}"' in page
+    assert f'value="{foreign.id}"' not in page  # another enterprise's holder
+    page = client.get(f"{picker}&lost_q={foreign.number}").get_data(as_text=True)
+    assert 'id="lost-none"' in page and f'value="{foreign.id}"' not in page
+    page = client.get(f"{picker}&lost_q={mine.person.id_number}").get_data(as_text=True)
+    assert f'value="{mine.id}"' in page and f'value="{mine2.id}"' in page and f'value="{other_employee.id}"' not in page
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(foreign.id)]})
+    assert resp.status_code == 404 and lost_items(session, app) == []  # a forged id outside visibility
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id)}, follow_redirects=True)
+    assert "请选择遗失证书" in flashes(resp) and lost_items(session, app) == []
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(other_employee.id)]},
                        follow_redirects=True)
-    assert f"已添加遗失证书 {mine.number}" in flashes(resp)
-    session.refresh(app)
+    assert "一个补办申请只能包含同一持证人的证书" in flashes(resp) and lost_items(session, app) == []
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [str(mine.id),
+                                                                                                 str(mine2.id)]},
+                       follow_redirects=True)
+    assert f"已添加遗失证书 {mine.number}、{mine2.number}" in flashes(resp)
+    assert lost_items(session, app) == [mine.id, mine2.id]
     assert app.person_id == mine.person_id and app.reviewing_authority.code == "SD370100"
-    page = client.get(details).get_data(as_text=True)
-    assert 'id="lost-search-form"' not in page
+    page = client.get(picker).get_data(as_text=True)
+    assert 'name="certificate_id"' not in page and 'id="lost-none"' in page  # the holder has no other
+
+
+@pytest.mark.parametrize("bad", ["abc", "", "0", "-3", "99999999999999999999", "2147483648"])
+def test_forged_lost_certificate_ids_are_a_404(login, session, bad):
+    [mine] = fresh_certificates(session)
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": [bad]})
+    assert resp.status_code == 404
+    assert lost_items(session, app) == [mine.id]
+    assert client.get(f"/admin/application/lost/?id={bad}").status_code == 404
+
+
+def test_lost_certificate_not_valid_or_already_applied_for_is_refused_by_name(login, session):
+    """Issue 17 bad input: a certificate that is not valid, or held by another open application,
+    is refused with a Chinese message naming it (and the first application); nothing is added."""
+    mine, mine2 = fresh_certificates(session, [("砌筑工", "初级工(五级)"), ("电工", "初级工(五级)")])
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    resp = post_cancel(client, mine2)  # a 注销 of the holder's other certificate, submitted
+    assert resp.status_code == 302, flashes(resp)
+    cancel = latest_application(session)
+    page = client.get(f"/admin/application/lost/?id={app.id}").get_data(as_text=True)
+    assert re.search(rf'value="{mine2.id}"[^>]*disabled', page)  # shown, not to tick
+    assert f"已有未办结的注销申请#{cancel.id}（待审核(主管部门)）" in page
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine2.id)},
+                       follow_redirects=True)
+    assert f"证书{mine2.number}已有未办结的注销申请#{cancel.id}（待审核(主管部门)），不能再次申请" in flashes(resp)
+    assert lost_items(session, app) == [mine.id]
+    mine2.status = CertificateStatus.voided
+    session.commit()
+    resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine2.id)},
+                       follow_redirects=True)
+    assert f"证书{mine2.number}状态为「已作废」，不能办理业务" in flashes(resp), flashes(resp)
+    assert lost_items(session, app) == [mine.id]
+
+
+def test_a_reissue_without_a_certificate_is_refused_on_submit(login, session):
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"explanation": "遗失"})
+    app = latest_application(session)
+    client.post("/admin/application/images/", {"id": str(app.id), "files": uploads(png_files(1))},
+                content_type="multipart/form-data")
+    resp = client.post("/admin/application/transition/", {"id": str(app.id), "transition": "submit"},
+                       follow_redirects=True)
+    assert "请先选择遗失证书" in flashes(resp)
+    session.refresh(app)
+    assert app.status == A.draft
+
+
+def test_only_the_applicant_picks_lost_certificates_on_a_draft(login, session):
+    [mine] = fresh_certificates(session)
+    client = login("enterprise")
+    client.post("/admin/business_apply/reissue/", {"certificate_id": str(mine.id), "explanation": "遗失"})
+    app = latest_application(session)
+    assert login("enterprise2").get(f"/admin/application/lost/?id={app.id}").status_code == 404
+    change = demo_application(session, "change", A.draft)
+    assert login("inst_jinan").get(f"/admin/application/lost/?id={change.id}").status_code == 404  # not a 补办
+    submitted = demo_application(session, "reissue", A.pending_authority)
+    resp = login("enterprise").get(f"/admin/application/lost/?id={submitted.id}", follow_redirects=True)
+    assert "不能修改" in flashes(resp) and 'id="lost-add-form"' not in resp.get_data(as_text=True)
 
 
 # -- 注销 and 姓名变更: effects after province approval ----------------------------------------------------------
@@ -446,6 +534,41 @@ def test_name_change_is_approved_and_the_certificate_shows_the_new_name(login, s
     review_through(login("jinan"), login("province"), "review_change", app.id)
     html = login("province").get(f"/admin/certificate_library/?search={certificate.number}").get_data(as_text=True)
     assert "欧阳新" in html and mask_id_number(certificate.person.id_number) in html  # the list masks it (issue 17)
+
+
+def business_log(html: str) -> str:
+    """The 业务日志 table of a certificate's details page, tags dropped."""
+    table = re.search(r'<table[^>]*id="business-log".*?</table>', html, re.S).group(0)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", table))
+
+
+def test_the_business_log_of_a_certificate_shows_its_applications(login, session):
+    """Issue 17: an approved 变更 (the demo's, filed by 济南培训中心, reviewed by 济南 and the province)
+    is in the 业务日志 of its certificate — filed, each review, who and which organization — for
+    every screen showing the certificate; a rejected 注销 of the same certificate with its reason."""
+    change = demo_application(session, "change", A.approved)
+    certificate = change.items[0].certificate
+    resp = login("enterprise").post("/admin/business_apply/cancel/", {
+        "certificate_id": str(certificate.id), "explanation": "持证人申请注销", "files": uploads(png_files(1))},
+        content_type="multipart/form-data")
+    assert resp.status_code == 302, flashes(resp)
+    cancel = latest_application(session)
+    jinan = login("jinan")
+    resp = jinan.post("/admin/review_cancel/transition/", {"id": str(cancel.id), "transition": "authority_reject",
+                                                          "reason": REASON}, follow_redirects=True)
+    assert "审核不通过：操作成功" in flashes(resp), flashes(resp)
+    for username, endpoint in (("province", "certificate_library"), ("inst_jinan", "certificate"),
+                               ("jinan", "certificate")):
+        html = login(username).get(f"/admin/{endpoint}/details/?id={certificate.id}").get_data(as_text=True)
+        log = business_log(html)
+        assert "暂无业务记录" not in log
+        assert f"变更申请#{change.id}：提交申请（姓名变更：{change.old_name} → {change.new_name}）" in log, log
+        assert log.count(f"变更申请#{change.id}：审核通过") == 2
+        for words in ("待提交 → 待审核(主管部门)", "待审核(主管部门) → 待审核(省厅)", "待审核(省厅) → 审核通过",
+                      "济南市住房和城乡建设局", "山东省住房和城乡建设厅", f"注销申请#{cancel.id}：审核不通过",
+                      "待审核(主管部门) → 审核不通过", REASON):
+            assert words in log, (username, words, log)
+    assert login("inst_qingdao").get(f"/admin/certificate/details/?id={certificate.id}").status_code == 404
 
 
 def test_direct_institution_applications_go_straight_to_the_province(login, session):
@@ -613,6 +736,76 @@ def test_business_overview_is_the_provinces(login, session):
     for kind in ("变更", "补办", "注销"):
         assert kind in html
     assert login("jinan").get("/admin/business_overview/").status_code == 403
+
+
+def overview(client, query: str = "") -> tuple[int, str]:
+    resp = client.get(f"/admin/business_overview/{query}")
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    total = re.search(r"列表\s*\((\d+)\)", html)  # Flask-Admin leaves out a count of 0
+    return int(total.group(1)) if total else 0, html
+
+
+def cells(html: str, column: str) -> list[str]:
+    return re.findall(rf'<td class="col-{column}">\s*(.*?)\s*</td>', html, re.S)
+
+
+def listed(html: str, app) -> bool:
+    return re.search(rf"/admin/business_overview/details/\?id={app.id}\b", html) is not None
+
+
+def submitted_count(session, *where) -> int:
+    return session.scalar(select(func.count()).select_from(CertificateApplication)
+                          .where(CertificateApplication.status != A.draft, *where))
+
+
+def test_business_overview_lists_submitted_applications_and_filters_by_kind_status_and_date(login, session):
+    """003 §八.3 业务总览: 所有已发起证书业务 (drafts are the applicants' own), filtered by 业务类型,
+    审核状态 and 发起业务时间 from … to … in Beijing dates (issue 17 item 7)."""
+    province = login("province")
+    total, html = overview(province)
+    assert total == submitted_count(session) > 0
+    draft = demo_application(session, "change", A.draft)
+    assert not listed(html, draft)
+    for label in ("业务类型", "审核状态", "发起业务时间"):
+        assert label in html  # offered in 添加筛选器
+    for kind in ApplicationKind:
+        count, html = overview(province, f"?flt_kind={kind.value}")
+        assert count == submitted_count(session, CertificateApplication.kind == kind) > 0
+        assert set(cells(html, "kind")) == {kind.label}
+    count, html = overview(province, "?flt_kind=reissue&flt_status=rejected")
+    assert count == submitted_count(session, CertificateApplication.kind == ApplicationKind.reissue,
+                                    CertificateApplication.status == A.rejected) == 1
+    assert cells(html, "kind") == ["补办"] and cells(html, "status") == ["审核不通过"]
+
+    # 2025-03-01 17:30 UTC is 2025-03-02 01:30 in Beijing: the 2nd's, not the 1st's
+    app = demo_application(session, "cancel", A.pending_province)
+    app.submitted_at = datetime(2025, 3, 1, 17, 30)
+    session.commit()
+    for query, found in (("flt_submitted_from=2025-03-02&flt_submitted_to=2025-03-02", True),
+                         ("flt_submitted_from=2025-03-01&flt_submitted_to=2025-03-01", False),
+                         ("flt_submitted_to=2025-03-02", True), ("flt_submitted_from=2025-03-03&flt_kind=cancel", None)):
+        count, html = overview(province, f"?{query}")
+        if found is None:  # every other 注销 was submitted when the demo was built
+            assert count == submitted_count(session, CertificateApplication.kind == ApplicationKind.cancel) - 1
+            assert not listed(html, app)
+        else:
+            assert listed(html, app) is found and count == (1 if found else 0), query
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("flt_kind=bogus", "筛选条件「业务类型」的值「bogus」无效，已忽略"),
+    ("flt_status=draft", "筛选条件「审核状态」的值「draft」无效，已忽略"),
+    ("flt_submitted_from=2025-13-01", "筛选条件「发起业务时间」的值「2025-13-01」无效，已忽略"),
+    ("flt_submitted_to=abc", "筛选条件「发起业务时间」的值「abc」无效，已忽略"),
+])
+def test_business_overview_ignores_a_bad_filter_value_in_chinese(login, session, query, message):
+    province = login("province")
+    resp = province.get(f"/admin/business_overview/?{query}")
+    assert resp.status_code == 200
+    assert message in flashes(resp), flashes(resp)
+    count, _ = overview(province, f"?{query}")
+    assert count == submitted_count(session)
 
 
 # -- 000 §二(二).3: an employer change within 3 months needs 已核验社保缴纳条件 ---------------------------------------

@@ -45,6 +45,7 @@ from workflows.business import (
     add_lost_certificate,
     attach_images,
     awaiting_review,
+    certificate_history,
     check_may_apply,
     remove_lost_certificate,
     start_cancel,
@@ -295,18 +296,18 @@ def test_only_a_valid_certificate_may_be_applied_for(rolled_session, status, app
 def test_one_open_application_per_certificate(rolled_session, second):
     s = rolled_session
     cert = certificate(s, "jinan_ent")
-    submitted(s, "inst_jinan", "cancel", cert)
-    for applicant in ("inst_jinan", "enterprise"):
-        with pytest.raises(WorkflowError, match="已有未办结的注销申请"):
+    first = submitted(s, "inst_jinan", "cancel", cert)
+    for applicant in ("inst_jinan", "enterprise"):  # refused, naming the first
+        with pytest.raises(WorkflowError, match=rf"证书{cert.number}已有未办结的注销申请#{first.id}（待审核\(主管部门\)）"):
             start(s, applicant, second, cert)
 
 
 def test_a_submitted_reissue_blocks_adding_its_certificate_to_another(rolled_session):
     s = rolled_session
     first, second = holder_certificates(s, "jinan_ent", 2)
-    submitted(s, "enterprise", "reissue", first)
+    open_one = submitted(s, "enterprise", "reissue", first)
     draft = start(s, "enterprise", "reissue", second)
-    with pytest.raises(WorkflowError, match="已有未办结的补办申请"):
+    with pytest.raises(WorkflowError, match=f"已有未办结的补办申请#{open_one.id}"):
         add_lost_certificate(s, user(s, "enterprise"), draft, first)
 
 
@@ -319,7 +320,7 @@ def test_drafts_do_not_block_but_the_second_submit_is_refused(rolled_session):
     for app, who in ((by_institution, "inst_jinan"), (by_enterprise, "enterprise")):
         attach_images(s, user(s, who), app, png_files(1))
     fire(s, "enterprise", by_enterprise, "submit")
-    with pytest.raises(WorkflowError, match="已有未办结的变更申请"):
+    with pytest.raises(WorkflowError, match=f"已有未办结的变更申请#{by_enterprise.id}"):
         fire(s, "inst_jinan", by_institution, "submit")
     assert by_institution.status == A.draft
 
@@ -1290,3 +1291,90 @@ def test_a_new_reissue_needs_the_apply_permission(rolled_session):
     s.flush()
     with pytest.raises(WorkflowError, match="无权办理证书业务"):
         start_reissue(s, ent, "遗失")
+
+
+# -- 业务日志: a certificate's whole business history (issue 17 item 5) ------------------------------------------
+
+
+def history(session, username, cert) -> list[tuple[str, str, str, str | None, str | None]]:
+    return [(e.label, e.from_state, e.to_state, e.organization.name if e.organization else None, e.reason)
+            for e in certificate_history(session, user(session, username), cert)]
+
+
+def test_business_log_holds_every_application_with_each_review_step(rolled_session):
+    s = rolled_session
+    cert, other = holder_certificates(s, "jinan_ent", 2)
+    old_name = cert.person.name
+    change = approve(s, submitted(s, "inst_jinan", "name", cert, values={"new_name": "王旅壹"}))
+    cancel = submitted(s, "enterprise", "cancel", cert)
+    fire(s, "jinan", cancel, "authority_reject", reason=REASON)
+    submitted(s, "inst_jinan", "cancel", other)  # another certificate's application stays out
+    institution, jinan, province = (user(s, n).organization.name for n in ("inst_jinan", "jinan", "province"))
+    enterprise = user(s, "enterprise").organization.name
+    assert history(s, "province", cert) == [
+        (f"变更申请#{change.id}：提交申请（姓名变更：{old_name} → 王旅壹）", "draft", "pending_authority",
+         institution, None),
+        (f"变更申请#{change.id}：审核通过", "pending_authority", "pending_province", jinan, None),
+        (f"变更申请#{change.id}：审核通过", "pending_province", "approved", province, None),
+        (f"注销申请#{cancel.id}：提交申请（单位出具纸质申请表）", "draft", "pending_authority", enterprise, None),
+        (f"注销申请#{cancel.id}：审核不通过", "pending_authority", "rejected", jinan, REASON),
+    ]
+    entries = certificate_history(s, user(s, "province"), cert)
+    assert [e.actor.username for e in entries] == ["inst_jinan", "jinan", "province", "enterprise", "jinan"]
+    assert all(e.created_at is not None for e in entries)
+
+
+def test_business_log_of_a_reissue_on_the_old_and_the_new_certificate(rolled_session):
+    s = rolled_session
+    first, second = holder_certificates(s, "jinan_ent", 2)
+    app = approve(s, submitted(s, "enterprise", "reissue", first, more=[second]))
+    for old in (first, second):
+        new = next(i.new_certificate for i in app.items if i.certificate_id == old.id)
+        labels = [label for label, *_ in history(s, "enterprise", old)]
+        assert labels == [f"补办申请#{app.id}：提交申请（单位出具纸质申请表）", f"补办申请#{app.id}：审核通过",
+                          "补办作废", f"补办申请#{app.id}：审核通过"]
+        assert [label for label, *_ in history(s, "enterprise", new)] == [
+            label for label in labels if label != "补办作废"]  # the application that issued it
+
+
+def test_business_log_shows_to_whoever_sees_the_certificate(rolled_session):
+    """The history is the certificate's: its issuing institution sees an application its holder's
+    enterprise filed; a user who does not see the certificate sees nothing of it."""
+    s = rolled_session
+    cert = certificate(s, "jinan_ent")
+    app = submitted(s, "enterprise", "name", cert)
+    assert get_visible(s, user(s, "inst_jinan"), Certificate, cert.id) is cert
+    with pytest.raises(NotFoundError):
+        get_visible(s, user(s, "inst_jinan"), CertificateApplication, app.id)
+    assert [label for label, *_ in history(s, "inst_jinan", cert)] == [
+        f"变更申请#{app.id}：提交申请（姓名变更：{app.old_name} → 王新名）"]
+    for stranger in ("inst_qingdao", "enterprise2", "qingdao", "person"):
+        assert history(s, stranger, cert) == [], stranger
+
+
+def test_business_log_is_one_query_however_many_applications(rolled_session):
+    from sqlalchemy import event
+
+    s = rolled_session
+    one, four = certificate(s, "jinan_ent"), certificate(s, "jinan_ent")
+    for cert, n in ((one, 1), (four, 4)):
+        for i in range(n):
+            approve(s, submitted(s, "inst_jinan", "name", cert, values={"new_name": f"换名{i}"}))
+
+    def statements_for(cert) -> tuple[int, int]:
+        s.expire_all()
+        province, cert = user(s, "province"), s.get(Certificate, cert.id)
+        statements = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(s.get_bind(), "before_cursor_execute", listener)
+        try:
+            entries = certificate_history(s, province, cert)
+            [(e.actor.name, e.organization.name) for e in entries]  # loaded with the rows
+        finally:
+            event.remove(s.get_bind(), "before_cursor_execute", listener)
+        return len(entries), statements
+
+    (rows_one, queries_one), (rows_four, queries_four) = statements_for(one), statements_for(four)
+    assert (rows_one, rows_four) == (3, 12)
+    assert len(queries_one) == len(queries_four)
+    assert sum("FROM transition_log" in q for q in queries_four) == 1
