@@ -164,6 +164,7 @@ def init_app(app: Flask) -> None:
         logs,
         messages,
         organizations,
+        persons,
         printing,
         registrations,
         settings,
@@ -177,6 +178,7 @@ def init_app(app: Flask) -> None:
     business.register(admin)
     accounts.register(admin)
     enterprise.register(admin)
+    persons.register(admin)
     registrations.register(admin)
     appeals.register(admin)
     messages.register(admin)
