@@ -336,6 +336,10 @@ class LostReissueView(ApplicationView):
     # every row is a 补办 of this enterprise's employees: no 业务类型 nor 工作单位 column
     column_list = ("numbers", "holder", "created_at", "submitted_at", "reviewed_at", "status", "reject_reason")
 
+    def row_clause(self):
+        """Only 补办 applications, on the details page and its forms as in the list."""
+        return CertificateApplication.kind == ApplicationKind.reissue
+
 
 def _tabs_for_applicant():
     return [
