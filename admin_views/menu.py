@@ -125,6 +125,7 @@ class HomeView(AdminIndexView):
         (yet) shows its count without a link."""
         kind = current_user.kind
         cards = []
+        figures = []  # totals, after the work that waits (003 §三: 总有效证书数量的展示)
         waiting = awaiting_review(current_user)
         if waiting:
             cards.append(("待审核批次", self._count(Batch, Batch.status.in_(waiting)),
@@ -138,7 +139,7 @@ class HomeView(AdminIndexView):
             endpoint = "certificate_library" if kind == OrgKind.province else "certificate"
             valid = kept_for_organization("valid certificates", "HOME_FIGURES_SECONDS", lambda: self._count(
                 Certificate, Certificate.status == CertificateStatus.valid))
-            cards.append((VALID_CARD_LABEL, valid, _link(f"{endpoint}.index_view")))
+            figures.append((VALID_CARD_LABEL, valid, _link(f"{endpoint}.index_view")))
         # 待审核的证书业务 (003 §三), one card per kind as 变更管理 / 补办管理 / 注销管理 list them
         business_waiting = BUSINESS.awaiting(current_user, *BUSINESS_REVIEWS)
         if business_waiting:
@@ -194,7 +195,7 @@ class HomeView(AdminIndexView):
             count = sum(1 for row in rows
                         if any(t.name in reviews for t in ENTERPRISE_CHANGE.available(current_user, row)))
             cards.append(("待审核企业信息变更", count, _link("enterprise_change_review.index_view")))
-        return cards
+        return cards + figures
 
 
 def _link(endpoint: str, **values) -> str | None:

@@ -10,7 +10,7 @@ certificate-business forms (申请业务, ``admin_views.business.ApplyView``): n
 
 from __future__ import annotations
 
-from flask import abort, redirect, url_for
+from flask import abort, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
@@ -52,6 +52,7 @@ class PersonView(SecureModelView):
     """学员基本信息: the persons this user sees; 人员详细信息 with their certificates and applications."""
 
     details_template = "person/details.html"
+    own_record = False
     column_list = ("name", "id_number", "phone", "certificates")
     column_labels = {"name": "姓名", "id_number": "身份证号", "gender": "性别", "birth_date": "出生日期",
                      "phone": "手机号", "employer": "工作单位", "certificates": "证书",
@@ -126,11 +127,17 @@ class MyInfoView(PersonView):
     individual = True
     can_view_details = True
 
+    own_record = True  # the page is the one record: no 列表 / 详情 tabs
+
     @expose("/")
     def index_view(self):
+        """我的基本信息 opens the individual's own record (000 §二(二)(2)); ``details/?id=`` of any
+        other person is a 404 through visibility."""
         if not current_user.person_id:
             abort(404)
-        return redirect(self.get_url(".details_view", id=current_user.person_id))
+        return self.render(self.details_template, model=self.get_one(current_user.person_id),
+                           details_columns=self._details_columns, get_value=self.get_detail_value,
+                           return_url=self.get_url(".index_view"))
 
 
 def register(admin) -> None:
