@@ -334,7 +334,7 @@ class LostReissueView(ApplicationView):
 
     column_labels = {**ApplicationView.column_labels, "status": "审批状态"}
     # every row is a 补办 of this enterprise's employees: no 业务类型 nor 工作单位 column
-    column_list = ("numbers", "holder", "created_at", "submitted_at", "reviewed_at", "status", "reject_reason")
+    column_list = ("numbers", "holder", "submitted_at", "reviewed_at", "status", "reject_reason")
 
     def row_clause(self):
         """Only 补办 applications, on the details page and its forms as in the list."""
