@@ -164,7 +164,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
 
     def may_new_reissue(self) -> bool:
         """已申请业务 offers 新建申请 (证书遗失补办, 001) to applicants other than schools."""
-        return self.endpoint == "application" and current_user.kind != OrgKind.school
+        return self.endpoint in ("application", "lost_reissue") and current_user.kind != OrgKind.school
     column_list = ("kind", "numbers", "holder", "old_employer_name", "created_at", "submitted_at", "reviewed_at",
                    "status", "reject_reason")
     column_labels = {
@@ -458,6 +458,18 @@ class ApplyView(SecureModelView):
                            values=request.form)
 
 
+class LostReissueView(ApplicationView):
+    """证书管理 → 证书遗失重打申请 (000 §三.5, 001): 已经提交的补证申请 … 看到审批状态."""
+
+    column_labels = {**ApplicationView.column_labels, "status": "审批状态"}
+    # every row is a 补办 of this enterprise's employees: no 业务类型 nor 工作单位 column
+    column_list = ("numbers", "holder", "submitted_at", "reviewed_at", "status", "reject_reason")
+
+    def row_clause(self):
+        """Only 补办 applications, on the details page and its forms as in the list."""
+        return CertificateApplication.kind == ApplicationKind.reissue
+
+
 def _tabs_for_applicant():
     return [
         ("all", "全部", None),
@@ -483,3 +495,8 @@ def register(admin) -> None:
                                    tabs=[("all", "全部", None)], submitted_only=True, filters=overview_filters,
                                    name="业务总览", category=category, endpoint="business_overview"))
     admin.add_view(BusinessPrintView(name="业务打印", category=category, endpoint="business_print"))
+    # 证书管理 → 证书遗失重打申请 (000 §三, 001): the enterprise's 补办 applications and their 审批状态,
+    # 新建申请 as in 已申请业务
+    admin.add_view(LostReissueView(kinds=(OrgKind.enterprise,), permission=Permission.business_apply,
+                                   kind=ApplicationKind.reissue, tabs=_tabs_for_applicant(),
+                                   name="证书遗失重打申请", category="证书管理", endpoint="lost_reissue"))

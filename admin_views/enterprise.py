@@ -40,7 +40,7 @@ from models import (
     User,
     db,
 )
-from models.org import OrgKind
+from models.org import OrgKind, OrgStatus
 from models.user import Permission, Role
 from workflows import WorkflowError
 from workflows.engine import BulkResult, RowResult
@@ -324,6 +324,57 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
                 "QUALIFICATION": QUALIFICATION}
 
 
+# -- 企业列表 ------------------------------------------------------------------------------------
+def _enterprise_and_code(view, context, model, name):
+    return Markup('{}<br><span class="text-muted small">{}</span>').format(model.name, model.credit_code or "-")
+
+
+class CityEnterpriseView(SecureModelView):
+    """企业管理 › 企业列表: the enterprises and schools (虚拟企业) of the authority's city — those it
+    sees (SPEC §1), so an enterprise moved here by a 所属地市变更 is listed at once; the province
+    sees every city's. Read only: the enterprise keeps its own 企业信息."""
+
+    kinds = (OrgKind.authority, OrgKind.province)
+    column_list = ("name", "kind", "region_code", "contact", "phone", "status", "created_at")
+    column_details_list = ("name", "credit_code", "kind", "region_code", "parent", "qualification_no", "contact",
+                           "phone", "address", "postcode", "status", "created_at")
+    column_labels = {
+        "name": "企业名称", "credit_code": "统一社会信用代码", "kind": "类型", "region_code": "所属地市",
+        "parent": "主管部门", "qualification_no": "资质证书编号", "contact": "联系人", "phone": "联系电话",
+        "address": "通讯地址", "postcode": "邮政编码", "status": "状态", "created_at": "注册时间",
+    }
+    column_formatters = {
+        "name": _enterprise_and_code,
+        "kind": lambda v, c, m, n: "企业" if m.kind == OrgKind.enterprise else "学校(虚拟企业)",
+        "region_code": lambda v, c, m, n: city_label(m.region_code, m.parent),
+        "parent": lambda v, c, m, n: m.parent.name if m.parent is not None else "-",
+    }
+    column_formatters_detail = {**column_formatters, "name": lambda v, c, m, n: m.name}
+    column_sortable_list = ("created_at",)
+    column_default_sort = ("id", True)
+    search_hint = "企业名称或统一社会信用代码"
+    search_rules = {
+        TermKind.code: lambda term: Organization.credit_code == term,
+        TermKind.text: lambda term: starts_with(Organization.name, term),
+    }
+    tabs = [
+        ("all", "全部", None),
+        ("active", "启用", lambda: Organization.status == OrgStatus.active),
+        ("pending", "待审核", lambda: Organization.status == OrgStatus.pending),
+        ("offline", "下线", lambda: Organization.status == OrgStatus.offline),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(Organization, **kwargs)
+
+    def row_clause(self):
+        """Enterprises and schools only: the authority's own organization and institutions are a 404 here."""
+        return Organization.kind.in_((OrgKind.enterprise, OrgKind.school))
+
+    def get_query(self):
+        return super().get_query().options(joinedload(Organization.parent))
+
+
 # -- 人员管理 ------------------------------------------------------------------------------------
 class StaffView(AccessMixin, BaseView):
     """人员管理 (002 §3.1.5): 新增, 修改并重置密码, 删除 — only the administrator named at 企业注册."""
@@ -419,5 +470,6 @@ def register(admin) -> None:
     admin.add_view(EnterpriseInfoView(name="企业信息", category=CATEGORY, endpoint="enterprise_info"))
     admin.add_view(StaffView(name="人员管理", category=CATEGORY, endpoint="staff"))
     admin.add_link(EnterpriseMenuLink(name="修改密码", endpoint="auth.change_password", category=CATEGORY))
+    admin.add_view(CityEnterpriseView(name="企业列表", category="企业管理", endpoint="city_enterprise"))
     admin.add_view(EnterpriseChangeReviewView(name="企业信息变更审核", category="企业管理",
                                               endpoint="enterprise_change_review"))

@@ -9,15 +9,18 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
-from admin_views.base import kept_for_organization
+from admin_views.base import kept_for_organization, may_open
 from models import (
     AccountRequest,
     AccountStatus,
     Anomaly,
     AnomalyStatus,
+    ApplicationKind,
+    ApplicationStatus,
     Batch,
     BatchStatus,
     Certificate,
+    CertificateApplication,
     EnterpriseChange,
     Registration,
     RegistrationStatus,
@@ -27,13 +30,35 @@ from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
 from workflows.batch import awaiting_review
+from workflows.business import BUSINESS
+from workflows.business import REVIEWS as BUSINESS_REVIEWS
 from workflows.enterprise import ACCOUNT, ENTERPRISE_CHANGE
 from workflows.registration import APPEAL, REGISTRATION, expiring_clause, registered_clause
-from workflows.statistics import issued_per_month
+from workflows.statistics import ISSUED_CHART_TITLE, VALID_CARD_LABEL, issued_per_month
 from workflows.visibility import visible
 
 APP_NAME = "建设行业人员证书管理后台"
 CHART_KINDS = (OrgKind.province, OrgKind.authority, OrgKind.institution, OrgKind.direct_institution)
+# 003 §三 省直所/单位首页: 可快捷创建批次、打印证书、发起证书业务、查看已申请证书业务; the enterprise's
+# entry points of 000 §二(二), §三; the individual's 我的基本信息 (000, 001). (label, endpoint, element id)
+QUICK_LINKS = {
+    OrgKind.institution: [("创建批次", "batch_create.index", "quick-batch-create"),
+                          ("打印证书", "certificate.index_view", "quick-print"),
+                          ("发起证书业务", "business_apply.index_view", "quick-apply"),
+                          ("查看已申请证书业务", "application.index_view", "quick-applications")],
+    OrgKind.enterprise: [("学员基本信息（企业）", "student.index_view", "quick-students"),
+                         ("发起证书业务", "business_apply.index_view", "quick-apply"),
+                         ("证书遗失重打申请", "lost_reissue.index_view", "quick-lost-reissue"),
+                         ("查看已申请证书业务", "application.index_view", "quick-applications")],
+    OrgKind.school: [("学员基本信息（企业）", "student.index_view", "quick-students"),
+                     ("查看已申请证书业务", "application.index_view", "quick-applications")],
+    None: [("我的基本信息", "my_info.index_view", "quick-my-info"),
+           ("注册申报", "declaration.index_view", "quick-declaration")],
+}
+QUICK_LINKS[OrgKind.direct_institution] = QUICK_LINKS[OrgKind.institution]
+BUSINESS_CARDS = ((ApplicationKind.change, "待审核变更业务", "review_change"),
+                  (ApplicationKind.reissue, "待审核补办业务", "review_reissue"),
+                  (ApplicationKind.cancel, "待审核注销业务", "review_cancel"))
 
 
 class HomeView(AdminIndexView):
@@ -49,7 +74,28 @@ class HomeView(AdminIndexView):
         if current_user.must_change_password:
             return redirect(url_for("auth.change_password"))
         return self.render("admin/home.html", cards=self._cards(), waiting=self._waiting_to_report(),
-                           issued_chart=self._issued_chart())
+                           issued_chart=self._issued_chart(), chart_title=ISSUED_CHART_TITLE,
+                           quick_links=self._quick_links(), mine=self._mine())
+
+    def _quick_links(self):
+        """[(label, url, element id)]: the quick links of this kind of user that would open for it."""
+        links = []
+        for label, endpoint, element_id in QUICK_LINKS.get(current_user.kind, []):
+            url = _link(endpoint)
+            if url is not None and may_open(endpoint.split(".", 1)[0]):
+                links.append((label, url, element_id))
+        return links
+
+    def _mine(self):
+        """An individual's 首页: their certificates and their declarations (注册申报), or None."""
+        if current_user.organization is not None:
+            return None
+        certificates = db.session.scalars(visible(current_user, select(Certificate).order_by(
+            Certificate.issue_date.desc(), Certificate.id.desc()), Certificate)).all()
+        declarations = db.session.scalars(visible(current_user, select(Registration).order_by(
+            Registration.created_at.desc(), Registration.id.desc()), Registration)).all()
+        return {"certificates": certificates, "declarations": declarations,
+                "declaration_url": _link("declaration.index_view") if may_open("declaration") else None}
 
     def _issued_chart(self):
         """003 §三: 近6个月发证数量 of the organization and its descendants, for those that issue
@@ -79,6 +125,7 @@ class HomeView(AdminIndexView):
         (yet) shows its count without a link."""
         kind = current_user.kind
         cards = []
+        figures = []  # totals, after the work that waits (003 §三: 总有效证书数量的展示)
         waiting = awaiting_review(current_user)
         if waiting:
             cards.append(("待审核批次", self._count(Batch, Batch.status.in_(waiting)),
@@ -92,7 +139,24 @@ class HomeView(AdminIndexView):
             endpoint = "certificate_library" if kind == OrgKind.province else "certificate"
             valid = kept_for_organization("valid certificates", "HOME_FIGURES_SECONDS", lambda: self._count(
                 Certificate, Certificate.status == CertificateStatus.valid))
-            cards.append(("有效证书总数", valid, _link(f"{endpoint}.index_view")))
+            figures.append((VALID_CARD_LABEL, valid, _link(f"{endpoint}.index_view")))
+        # 待审核的证书业务 (003 §三), one card per kind as 变更管理 / 补办管理 / 注销管理 list them
+        business_waiting = BUSINESS.awaiting(current_user, *BUSINESS_REVIEWS)
+        if business_waiting:
+            counts = dict(db.session.execute(visible(current_user, select(
+                CertificateApplication.kind, func.count()).where(CertificateApplication.status.in_(business_waiting))
+                .group_by(CertificateApplication.kind), CertificateApplication)).all())
+            for kind_, label, endpoint in BUSINESS_CARDS:
+                cards.append((label, counts.get(kind_, 0), _link(f"{endpoint}.index_view", tab="pending")))
+        if kind in (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school) \
+                and current_user.has(Permission.business_apply):
+            pending = (ApplicationStatus.pending_authority, ApplicationStatus.pending_province)
+            cards.append(("审核中证书业务", self._count(CertificateApplication, CertificateApplication.status.in_(pending)),
+                          _link("application.index_view", tab="pending")))
+        if kind is None:  # an individual: their certificates and declarations (below the cards)
+            cards.append(("我的有效证书", self._count(Certificate, Certificate.status == CertificateStatus.valid),
+                          _link("my_info.index_view")))
+            cards.append(("我的注册申报", self._count(Registration), _link("declaration.index_view")))
         # 注册申报 (SPEC §5.5): the enterprise reports, the province and the ministry accept and decide
         if kind == OrgKind.enterprise and current_user.has(Permission.registration_manage):
             days = int(current_app.config.get("EXPIRY_WARNING_DAYS", 90))
@@ -131,7 +195,7 @@ class HomeView(AdminIndexView):
             count = sum(1 for row in rows
                         if any(t.name in reviews for t in ENTERPRISE_CHANGE.available(current_user, row)))
             cards.append(("待审核企业信息变更", count, _link("enterprise_change_review.index_view")))
-        return cards
+        return cards + figures
 
 
 def _link(endpoint: str, **values) -> str | None:
@@ -164,6 +228,7 @@ def init_app(app: Flask) -> None:
         logs,
         messages,
         organizations,
+        persons,
         printing,
         registrations,
         settings,
@@ -177,6 +242,7 @@ def init_app(app: Flask) -> None:
     business.register(admin)
     accounts.register(admin)
     enterprise.register(admin)
+    persons.register(admin)
     registrations.register(admin)
     appeals.register(admin)
     messages.register(admin)

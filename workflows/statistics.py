@@ -20,6 +20,10 @@ from models.org import OrgKind
 from workflows.visibility import visible
 
 DIRECT_LABEL = "省直所"
+# What 首页 says it counts (003 §三): the chart counts certificates issued — 有效, 已注销 and 已作废
+# alike, by issue date — and the card only those 有效 now; so the two never read as one figure.
+ISSUED_CHART_TITLE = "近6个月发证数量（含已注销、已作废）"
+VALID_CARD_LABEL = "有效证书总数"
 ISSUING_INSTITUTIONS = (OrgKind.institution, OrgKind.direct_institution)
 
 

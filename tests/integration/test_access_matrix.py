@@ -1018,8 +1018,18 @@ HOME_CARDS = {
     "审核不通过批次": lambda f, who: _count_batches(f, who, "rejected"),
     "待审核批次": lambda f, who: _count_batches(
         f, who, "province_review" if f.kind_of(who) == OrgKind.province else "authority_review"),
+    "待审核变更业务": lambda f, who: _count_applications(f, who, "change"),
+    "待审核补办业务": lambda f, who: _count_applications(f, who, "reissue"),
+    "待审核注销业务": lambda f, who: _count_applications(f, who, "cancel"),
 }
 CARD_RE = re.compile(r'<div class="text-muted">([^<]+)</div>\s*<div class="h3 mb-0">(\d+)</div>')
+
+
+def _count_applications(facts, who, kind):
+    """证书业务 waiting for this reviewer (SPEC §5.2): the city authority first, then the province."""
+    state = "pending_province" if facts.kind_of(who) == OrgKind.province else "pending_authority"
+    return sum(1 for a in facts.applications.values() if a.kind.value == kind and a.status.value == state
+               and facts.may_see(who, CertificateApplication, a.id))
 
 
 def _count_batches(facts, who, state):

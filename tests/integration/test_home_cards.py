@@ -142,3 +142,108 @@ def test_a_card_whose_list_is_missing_has_no_link(app):
     with app.test_request_context("/admin/"):
         assert _link("no_such_view.index_view") is None
         assert _link("appeal.index_view", tab="open") == "/admin/appeal/?tab=open"
+
+
+# -- issue 17 item 4: 首页 per role (003 §三, 002 §3.1.3) ------------------------------------------
+BUSINESS_CARDS = {"待审核变更业务": ("change", "review_change"), "待审核补办业务": ("reissue", "review_reissue"),
+                  "待审核注销业务": ("cancel", "review_cancel")}
+
+
+@pytest.mark.parametrize("username", ["jinan", "province"])
+def test_reviewers_see_the_certificate_business_waiting_for_them_by_kind(login, session, username):
+    """003 §三 可快捷处理待审核的证书业务: one card per kind, its count the rows of the list it opens."""
+    from models import CertificateApplication
+    from workflows.business import BUSINESS, REVIEWS
+    from workflows.visibility import visible
+
+    client = login(username)
+    shown, linked = cards(client), links(client)
+    reviewer = user(session, username)
+    waiting = BUSINESS.awaiting(reviewer, *REVIEWS)
+    for label, (kind, endpoint) in BUSINESS_CARDS.items():
+        expected = session.scalar(visible(reviewer, select(func.count()).select_from(CertificateApplication).where(
+            CertificateApplication.kind == kind, CertificateApplication.status.in_(waiting)), CertificateApplication))
+        assert shown[label] == expected
+        assert linked[label] == f"/admin/{endpoint}/?tab=pending"
+        listed = client.get(linked[label]).get_data(as_text=True)
+        assert re.search(rf"列表 \({expected}\)", listed) or (expected == 0 and "列表" in listed)
+    assert sum(shown[label] for label in BUSINESS_CARDS) > 0, "the demo has business waiting for reviewers"
+
+
+def test_an_authority_counts_business_of_its_own_city_only(login, session):
+    jinan, qingdao = cards(login("jinan")), cards(login("qingdao"))
+    assert (jinan["待审核变更业务"], jinan["待审核补办业务"], jinan["待审核注销业务"]) != (0, 0, 0)
+    assert sum(qingdao[label] for label in BUSINESS_CARDS) < sum(jinan[label] for label in BUSINESS_CARDS)
+
+
+QUICK_RE = re.compile(r'<a class="btn btn-primary mr-2 mb-2" id="([^"]+)" href="([^"]+)">([^<]+)</a>')
+
+
+def quick_links(client) -> dict[str, str]:
+    return {label: href for _id, href, label in QUICK_RE.findall(client.get("/admin/").get_data(as_text=True))}
+
+
+@pytest.mark.parametrize("username,expected", [
+    ("inst_jinan", {"创建批次": "/admin/batch-create/", "打印证书": "/admin/certificate/",
+                    "发起证书业务": "/admin/business_apply/", "查看已申请证书业务": "/admin/application/"}),
+    ("direct_inst", {"创建批次": "/admin/batch-create/", "打印证书": "/admin/certificate/",
+                     "发起证书业务": "/admin/business_apply/", "查看已申请证书业务": "/admin/application/"}),
+    ("enterprise", {"学员基本信息（企业）": "/admin/student/", "发起证书业务": "/admin/business_apply/",
+                    "证书遗失重打申请": "/admin/lost_reissue/", "查看已申请证书业务": "/admin/application/"}),
+    ("person", {"我的基本信息": "/admin/my_info/", "注册申报": "/admin/declaration/"}),
+    ("jinan", {}),
+    ("province", {}),
+])
+def test_quick_links_per_role_open(login, username, expected):
+    """003 §三 省直所/单位首页: 可快捷创建批次、打印证书、发起证书业务、查看已申请证书业务 — each opens."""
+    client = login(username)
+    got = quick_links(client)
+    assert got == expected
+    for href in got.values():
+        assert client.get(href, follow_redirects=True).status_code == 200
+
+
+def test_a_user_without_the_permission_gets_no_quick_link_to_it(login, session):
+    from models.user import Permission
+
+    operator = user(session, "inst_jinan")
+    operator.set_permissions([p for p in operator.permissions if p != Permission.batch_manage])
+    session.commit()
+    assert "创建批次" not in quick_links(login("inst_jinan"))
+
+
+def test_an_individual_sees_their_certificates_and_declarations(login, session):
+    """An approved individual's 首页 is no longer empty: their certificates and their 注册申报."""
+    from models import Certificate, Person, User
+
+    me = user(session, "person")
+    html = login("person").get("/admin/").get_data(as_text=True)
+    mine = html.split('id="my-certificates"', 1)[1].split("</table>", 1)[0]
+    own = session.scalars(select(Certificate).where(Certificate.person_id == me.person_id)).all()
+    assert own
+    for cert in own:
+        assert cert.number in mine
+    others = session.scalars(select(Certificate).where(Certificate.person_id != me.person_id).limit(5)).all()
+    for cert in others:
+        assert cert.number not in html
+    assert 'id="my-declarations"' in html
+    shown = cards(login("person"))
+    assert shown["我的有效证书"] == sum(1 for c in own if c.status.value == "valid")
+    declared = session.scalar(select(func.count()).select_from(Registration).where(
+        Registration.person_id == me.person_id))
+    assert shown["我的注册申报"] == declared
+    # a holder who declared: the row and its page
+    holder = session.scalar(select(Registration).join(Person, Person.id == Registration.person_id)
+                            .order_by(Registration.id))
+    account = session.scalar(select(User).where(User.person_id == holder.person_id))
+    assert account is not None, "the demo's declarations are filed by individual accounts (SPEC §12)"
+    page = login(account.username).get("/admin/").get_data(as_text=True)
+    rows = page.split('id="my-declarations"', 1)[1].split("</table>", 1)[0]
+    assert f"/admin/declaration/details/?id={holder.id}" in rows
+
+
+def test_the_chart_title_says_it_counts_voided_and_cancelled(login):
+    from workflows.statistics import ISSUED_CHART_TITLE
+
+    for username in ("province", "jinan", "inst_jinan"):
+        assert ISSUED_CHART_TITLE in login(username).get("/admin/").get_data(as_text=True)

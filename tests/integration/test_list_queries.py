@@ -44,7 +44,9 @@ def counted(engine):
 
 
 def list_views(app):
-    return [v for v in app.extensions["admin"][0]._views if isinstance(v, ModelView)]
+    """Model views whose index is a list (我的基本信息's index is the individual's one record)."""
+    return [v for v in app.extensions["admin"][0]._views
+            if isinstance(v, ModelView) and not getattr(v, "own_record", False)]
 
 
 def pages(views):

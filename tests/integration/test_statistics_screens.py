@@ -64,8 +64,9 @@ def test_province_home_draws_six_months_without_any_external_resource(session, l
     this_month = session.scalar(select(func.count()).select_from(Certificate).where(
         Certificate.issue_date >= today.replace(day=1)))
     assert bars[-1][1] == this_month > 0
-    assert "<title>" in svg and 'role="img"' in svg and "aria-label=\"近6个月发证数量：" in svg
-    assert "近6个月发证数量" in html
+    # the title says what the bars count: every certificate issued, the cancelled and voided too
+    assert "<title>" in svg and 'role="img"' in svg and "aria-label=\"近6个月发证数量（含已注销、已作废）：" in svg
+    assert "近6个月发证数量（含已注销、已作废）" in html
     assert not re.search(r"https?://", html), re.findall(r".{40}https?://.{40}", html)
     assert 'id="home-cards"' in html and "有效证书总数" in html  # the cards are still there
 

@@ -11,7 +11,14 @@ from models import Certificate, Occupation, Organization, Person
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from tests.factories import next_identity, org, user
-from workflows.statistics import issued_per_city, issued_per_institution, issued_per_month, month_buckets
+from workflows.statistics import (
+    ISSUED_CHART_TITLE,
+    VALID_CARD_LABEL,
+    issued_per_city,
+    issued_per_institution,
+    issued_per_month,
+    month_buckets,
+)
 
 # Far from the demo's certificates (issued "today"), so each test controls every count it reads.
 TODAY = date(2031, 1, 15)
@@ -49,6 +56,22 @@ def test_issued_per_month_has_every_month_zero_ones_included(rolled_session):
     cert(s, "JG370101", date(2031, 2, 1))  # after it
     got = issued_per_month(s, user(s, "province"), months=6, today=TODAY)
     assert got == [("2030-08", 1), ("2030-09", 0), ("2030-10", 0), ("2030-11", 0), ("2030-12", 2), ("2031-01", 2)]
+
+
+def test_the_home_chart_and_card_labels_say_what_they_count(rolled_session):
+    """首页 (003 §三): the chart counts every certificate issued — the cancelled and the voided too —
+    and says so; the 有效证书总数 card counts only the valid ones. One valid, one 已注销 and one
+    已作废 certificate this month: the chart reads 3, the valid count 1, and neither label lies."""
+    s = rolled_session
+    for status in CertificateStatus:
+        cert(s, "JG370101", date(2031, 1, 5), status=status)
+    month = dict(issued_per_month(s, user(s, "province"), months=6, today=TODAY))["2031-01"]
+    valid = s.scalar(select(func.count()).select_from(Certificate).where(
+        Certificate.issue_date == date(2031, 1, 5), Certificate.status == CertificateStatus.valid))
+    assert (month, valid) == (3, 1)
+    assert ISSUED_CHART_TITLE == "近6个月发证数量（含已注销、已作废）"
+    assert all(s.label in ISSUED_CHART_TITLE for s in CertificateStatus if s != CertificateStatus.valid)
+    assert VALID_CARD_LABEL == "有效证书总数"
 
 
 def test_issued_per_month_follows_visibility(rolled_session):
