@@ -22,6 +22,7 @@ from models import ApplicationItem, Certificate, CertificateApplication, Person,
 from models.base import format_local
 from models.certificate import CertificateStatus
 from models.org import OrgKind
+from workflows.privacy import mask_id_number, mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.visibility import visible
 
@@ -59,7 +60,9 @@ class PersonView(SecureModelView):
                      "last_employer_change_at": "最近一次单位变更时间"}
     column_details_list = ("name", "id_number", "gender", "birth_date", "phone", "employer",
                            "last_employer_change_at")
-    column_formatters = {"name": _name_link, "certificates": _certificates}
+    column_formatters = {"name": _name_link, "certificates": _certificates,  # numbers masked (issue 17 item 15)
+                         "id_number": lambda v, c, m, n: mask_id_number(m.id_number),
+                         "phone": lambda v, c, m, n: mask_phone(m.phone)}
     column_formatters_detail = {"employer": lambda v, c, m, n: m.employer_display or "-",
                                 "last_employer_change_at": lambda v, c, m, n: format_local(m.last_employer_change_at)
                                 if m.last_employer_change_at else "-"}

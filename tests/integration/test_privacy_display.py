@@ -42,7 +42,8 @@ def list_pages(app) -> list[str]:
         for view in admin._views:
             endpoint = getattr(view, "endpoint", None)
             names = {name for _, name, _ in view._urls} & {"index", "index_view"}
-            if endpoint and endpoint not in OWN_RECORD and names:
+            own = endpoint in OWN_RECORD or getattr(view, "own_record", False)  # 我的基本信息: a details page
+            if endpoint and not own and names:
                 urls.append(url_for(f"{endpoint}.{names.pop()}"))
     return urls
 
