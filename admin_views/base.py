@@ -196,6 +196,12 @@ class SecureModelView(AccessMixin, ModelView):
         """修改 is offered on this row (a view whose edit form refuses some rows says which)."""
         return True
 
+    def row_edit_url(self, row, row_id, return_url) -> str | None:
+        """Where 修改 leads for this row, or None: the edit form where the view has one."""
+        if self.can_edit and self.may_edit_row(row):
+            return self.row_url(".edit_view", row_id, return_url)
+        return None
+
     def row_transition_links(self, row, row_id, return_url) -> list[tuple[str, str, str]]:
         return []
 
@@ -205,8 +211,9 @@ class SecureModelView(AccessMixin, ModelView):
         ops = []
         if self.can_view_details:
             ops.append((self.details_label, self.row_url(".details_view", row_id, return_url), "row-details"))
-        if self.can_edit and self.may_edit_row(row):
-            ops.append((self.edit_label, self.row_url(".edit_view", row_id, return_url), "row-edit"))
+        edit = self.row_edit_url(row, row_id, return_url)
+        if edit:
+            ops.append((self.edit_label, edit, "row-edit"))
         ops.extend(self.row_transition_links(row, row_id, return_url))
         ops.extend(self.row_links(row))
         return ops
