@@ -87,7 +87,7 @@ def open_application(page: Page, number: str) -> None:
     """The eye icon (查看) of the application holding certificate ``number``."""
     row = list_row(page, number)
     expect(row).to_have_count(1)
-    row.locator("a[href*='/details/']").click()
+    row.locator("a.row-details").click()
     expect(page).to_have_url(re.compile(r"/details/\?id=\d+"))
     expect(page.locator("#application-certificates tbody")).to_contain_text(number)
 
@@ -190,7 +190,7 @@ def test_reissue_journey(live_server, browser_page: Page, tmp_path):
     expect(pending).to_have_count(1)
     expect(pending).to_contain_text("待审核(省厅)")
     pending.locator("input.action-checkbox").check()
-    page.locator(".nav-link.dropdown-toggle", has_text="选中的").click()
+    page.locator(".nav-link.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a.dropdown-item", has_text="审核通过").click()
     flash(page, "审核通过：成功 1 条，失败 0 条")
     expect(list_row(page, old.number)).to_have_count(0)  # no longer waiting
@@ -218,7 +218,7 @@ def test_reissue_journey(live_server, browser_page: Page, tmp_path):
         expect(row.locator("td.col-holder")).to_contain_text(old.name)
     snapshot(page, "business-04-library")
 
-    list_row(page, old.number).locator("a[href*='/details/']").click()
+    list_row(page, old.number).locator("a.row-details").click()
     expect(detail_cell(page, "证书状态")).to_have_text(re.compile(CELL.format("已作废")))
     expect(page.locator("#business-log")).to_contain_text(f"补办，新证书编号 {new_number}")
     detail_cell(page, "补办后证书").locator("a.certificate-link", has_text=new_number).click()
