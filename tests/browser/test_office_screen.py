@@ -63,6 +63,8 @@ def test_every_screen_of_the_role_fits_an_office_screen(live_server, browser_pag
     page = browser_page
     page.set_viewport_size(OFFICE)
     sign_in(page, base, role)
+    page.wait_for_load_state("load")  # 首页's URL commits before its document has loaded
+    expect(page.locator("nav.navbar")).to_be_visible()
     nav = page.evaluate(NAV_LINES)
     assert nav["entries"] >= 3 and nav["spread"] < 8, f"{role}: the navigation wraps: {nav}"
     assert nav["height"] <= 64, f"{role}: the navigation is {nav['height']} px high"
