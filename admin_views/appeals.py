@@ -91,8 +91,16 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
                                     "answered_at", "answer", "decided_at", "decision")
         super().__init__(Anomaly, **kwargs)
 
+    row_words = {"accept": "处理", "reject": "处理"}
+
     def get_query(self):
         return super().get_query().options(joinedload(Anomaly.person), joinedload(Anomaly.enterprise))
+
+    def row_links(self, row):
+        """申辩 on an open anomaly of this user's enterprise: the form on its details page."""
+        if not self.may_answer(row):
+            return []
+        return [("申辩", f"{self.row_url('.details_view', row.id)}#appeal-form-card", "row-appeal")]
 
     # -- the detail page --------------------------------------------------------------------------
     def may_answer(self, anomaly: Anomaly) -> bool:

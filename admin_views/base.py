@@ -60,10 +60,18 @@ def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:
 
 def may_open(endpoint: str) -> bool:
     """The current user may open the view registered as ``endpoint`` (links to other screens
-    are shown only when they would open)."""
+    are shown only when they would open). Asked once per request (a list's rows ask it for each row)."""
+    memo = getattr(request, "_may_open", None) if request else None
+    if memo is not None and endpoint in memo:
+        return memo[endpoint]
     admin = current_app.extensions["admin"][0]
     view = next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
-    return view is not None and view.is_accessible()
+    answer = view is not None and view.is_accessible()
+    if request:
+        if memo is None:
+            memo = request._may_open = {}
+        memo[endpoint] = answer
+    return answer
 
 
 def kept_for_organization(what, setting: str, compute):
@@ -175,9 +183,40 @@ class SecureModelView(AccessMixin, ModelView):
     def __init__(self, model, session=None, **kwargs):
         super().__init__(model, session or db.session, **kwargs)
 
+    # the 操作 column (issue 17): labelled buttons in the words of the screen's manual, last in the row
+    details_label = "详情"  # 查看 where the manual of the screen says so (004 注册申报)
+    edit_label = "修改"
+
     def row_links(self, row) -> list[tuple[str, str, str]]:
-        """Links beside a row's row actions in its 操作 column: (label, url, css class)."""
+        """Links after 详情, 修改 and the row's transitions in its 操作 column: (label, url, css class).
+        Route them with ``row_url`` (once per page), not ``url_for`` per row."""
         return []
+
+    def may_edit_row(self, row) -> bool:
+        """修改 is offered on this row (a view whose edit form refuses some rows says which)."""
+        return True
+
+    def row_edit_url(self, row, row_id, return_url) -> str | None:
+        """Where 修改 leads for this row, or None: the edit form where the view has one."""
+        if self.can_edit and self.may_edit_row(row):
+            return self.row_url(".edit_view", row_id, return_url)
+        return None
+
+    def row_transition_links(self, row, row_id, return_url) -> list[tuple[str, str, str]]:
+        return []
+
+    def row_operations(self, row, row_id, return_url) -> list[tuple[str, str, str]]:
+        """The row's 操作 column: 详情, 修改, what its workflow lets this user do to it now, then
+        ``row_links`` — all from what the page has already loaded: no query and no routing per row."""
+        ops = []
+        if self.can_view_details:
+            ops.append((self.details_label, self.row_url(".details_view", row_id, return_url), "row-details"))
+        edit = self.row_edit_url(row, row_id, return_url)
+        if edit:
+            ops.append((self.edit_label, edit, "row-edit"))
+        ops.extend(self.row_transition_links(row, row_id, return_url))
+        ops.extend(self.row_links(row))
+        return ops
 
     def cell(self, row, name: str):
         """A list cell, as Flask-Admin's ``get_list_value`` gives it but without the template context
@@ -189,17 +228,27 @@ class SecureModelView(AccessMixin, ModelView):
         return self._get_list_value(None, row, name, self.column_formatters_detail,
                                     self.column_type_formatters_detail)
 
-    def row_url(self, endpoint: str, row_id, return_url: str) -> str:
-        """A row's link (详情, 修改) as ``get_url(endpoint, id=row_id, url=return_url)`` gives it,
+    def row_url(self, endpoint: str, row_id, return_url: str | None = None, param: str = "id") -> str:
+        """A row's link (详情, 修改, 变更 …) as ``get_url(endpoint, id=row_id, url=return_url)`` gives it,
         routed once per page and endpoint rather than once per row (issue 16 "Served": URL
-        building was a fifth of a list page's render)."""
+        building was a fifth of a list page's render). ``param`` names the row's argument."""
         cache = g.setdefault("row_urls", {})
-        key = (self.endpoint, endpoint, return_url)
+        key = (self.endpoint, endpoint, return_url, param)
         parts = cache.get(key)
         if parts is None:  # the id comes first in the query string, as Flask-Admin builds it
-            head, _, tail = self.get_url(endpoint, id="ROW", url=return_url).partition("id=ROW")
-            parts = cache[key] = (head + "id=", tail)
+            marker = f"{param}=ROW"
+            url = self.get_url(endpoint, **{param: "ROW"}, **({"url": return_url} if return_url else {}))
+            head, _, tail = url.partition(marker)
+            parts = cache[key] = (head + f"{param}=", tail)
         return f"{parts[0]}{quote(str(row_id), safe='')}{parts[1]}"
+
+    def page_url(self, endpoint: str) -> str:
+        """``get_url(endpoint)`` routed once per page (a row's 删除 form posts there)."""
+        cache = g.setdefault("row_urls", {})
+        key = (self.endpoint, endpoint)
+        if key not in cache:
+            cache[key] = self.get_url(endpoint)
+        return cache[key]
 
     # -- the one visibility hook (Django's get_queryset) ----------------------------------
     def scope_query(self, query):
@@ -512,6 +561,36 @@ class WorkflowModelView(SecureModelView):
     def available_transitions(self, obj):
         """Buttons for the detail page: what this user may fire on this row now."""
         return [t for t in self.workflow.available(current_user, obj) if t.manual]
+
+    # the 操作 column's word for a transition where the manual's differs from the details page's
+    # button: a reviewer's 审核通过 and 审核不通过 are one 审核 (003 §八.1 点击审核，跳转至审核详情页);
+    # None keeps a transition out of the column (it stays in 批量操作 and on the details page)
+    row_words: dict = {}
+
+    def row_word(self, transition) -> str | None:
+        if transition.name in self.row_words:
+            return self.row_words[transition.name]
+        return "审核" if transition.label.startswith("审核") else transition.label
+
+    def row_transitions(self, row) -> list:
+        """What the 操作 column offers on ``row``: the details page's transitions."""
+        return self.available_transitions(row)
+
+    def row_transition_links(self, row, row_id, return_url) -> list[tuple[str, str, str]]:
+        """One button per word, to the details page at that transition's button: what needs a reason,
+        a look at the row or a confirmation is done there, as the manuals do (点击【上报】按钮，进入详情页面)."""
+        if not self.can_view_details:
+            return []
+        words = {}
+        for transition in self.row_transitions(row):
+            word = self.row_word(transition)
+            if word and word not in words:
+                words[word] = transition
+        if not words:
+            return []
+        url = self.row_url(".details_view", row_id, return_url)
+        return [(word, f"{url}#btn-{t.name}", f"row-transition row-{t.name}" + (" row-danger" if t.danger else ""))
+                for word, t in words.items()]
 
     # -- firing ----------------------------------------------------------------------------
     def _bulk_transition(self, name, ids):

@@ -94,6 +94,19 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
     def get_query(self):
         return super().get_query().options(joinedload(Batch.institution))
 
+    def row_edit_url(self, row, row_id, return_url):
+        """修改: a draft or rejected batch of its institution, edited on its details page (003 §六.1
+        可编辑批次合格人员信息)."""
+        if can_edit(current_user, row):
+            return f"{self.row_url('.details_view', row_id, return_url)}#candidates"
+        return None
+
+    def row_links(self, row):
+        """审核日志 of a submitted batch (003 §六.1 查看批次审核日志), on its details page."""
+        if row.submitted_at is None:
+            return []
+        return [("审核日志", f"{self.row_url('.details_view', row.id)}#review-log", "row-log")]
+
     # -- the batch detail page: candidates, attachments, 审核日志 --------------------------
     def batch_page(self, batch: Batch) -> dict:
         page = max(request.args.get("cpage", 1, type=int) or 1, 1)

@@ -382,7 +382,7 @@ class ApplyView(SecureModelView):
 
     def row_links(self, row):
         """each valid certificate with the applications this user may start"""
-        return [(label, self.get_url(f".{kind}_view", certificate_id=row.id), f"apply-{kind}")
+        return [(label, self.row_url(f".{kind}_view", row.id, param="certificate_id"), f"apply-{kind}")
                 for kind, label in (("change", "变更"), ("reissue", "补办"), ("cancel", "注销")) if kind in self.offers()]
 
     def _certificate(self):

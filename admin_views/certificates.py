@@ -15,7 +15,12 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView, kept_for_organization
+from admin_views.base import (
+    SecureModelView,
+    WorkflowModelView,
+    kept_for_organization,
+    may_open,
+)
 from admin_views.printing import PrintMixin
 from models import (
     ApplicationKind,
@@ -33,7 +38,8 @@ from models.base import format_local
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import ISSUING_KINDS, OrgKind
 from models.user import Permission
-from workflows.business import certificate_history
+from workflows import WorkflowError
+from workflows.business import certificate_history, check_may_apply
 from workflows.certificate import CERTIFICATE, state_label
 from workflows.printing import PRINT, business_print_clause
 from workflows.privacy import mask_id_number
@@ -343,6 +349,20 @@ class CertificateView(CertificateColumns, PrintMixin, WorkflowModelView):
     hand (标记已打印 / 标记未打印, from ``PRINT``); authorities only read."""
 
     workflow = PRINT
+    details_label = "查看详情"  # 003 §六.2: 查看详情 注销 变更
+
+    def row_links(self, row):
+        """打印证书, then 注销 / 变更 (申请业务's forms) where this user may file them for the row now."""
+        links = super().row_links(row)
+        if may_open("business_apply"):
+            for kind, label in ((ApplicationKind.cancel, "注销"), (ApplicationKind.change, "变更")):
+                try:
+                    check_may_apply(current_user, row, kind)
+                except WorkflowError:
+                    continue
+                links.append((label, self.row_url(f"business_apply.{kind.value}_view", row.id, param="certificate_id"),
+                              f"apply-{kind.value}"))
+        return links
 
 
 def _business(view, context, model, name):
@@ -432,6 +452,7 @@ class SegmentView(SecureModelView):
     kinds = (OrgKind.province,)
     permission = Permission.segment_manage
     can_view_details = False
+    column_display_actions = False  # a number segment is only read
     column_list = ("year", "occupation_code", "level_code", "region_code", "prefix", "range", "position")
     column_labels = {"year": "年份", "occupation_code": "职业(工种)", "level_code": "等级", "region_code": "地区代码",
                      "prefix": "证书代码", "range": "证书号段范围", "position": "当前号段"}

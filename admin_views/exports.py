@@ -98,6 +98,7 @@ class ExportJobView(SecureModelView):
 
     individual = True
     can_view_details = False
+    column_display_actions = False  # a row's one operation is its 下载 column
     list_template = "exports/list.html"
     column_list = ("title", "status", "progress", "size", "created_at", "expires_at", "download")
     column_labels = {"title": "导出内容", "status": "状态", "progress": "进度", "size": "文件大小",

@@ -58,25 +58,11 @@ def _name_and_code(view, context, model, name):
     return Markup('{}<br><span class="text-muted small">{}</span>').format(model.name, model.code)
 
 
-def _operations(view, context, model, name):
-    """修改 · 职业(工种)范围 · 用户 · 下级机构: the row's links (下线/上线 and 删除 are POST forms)."""
-    links = [(view.get_url(".edit_view", id=model.id, url=request.full_path), "修改", "org-edit")]
-    if may_set_scope(current_user, model):
-        links.append((view.get_url(".scope_view", id=model.id), "职业(工种)范围", "org-scope"))
-    if manages_users_of(current_user, model) and may_open("user_manage"):
-        links.append((url_for("user_manage.index_view", org=model.id), "用户", "org-users"))
-    if model.kind == OrgKind.authority and may_open("institution_manage"):
-        links.append((url_for("institution_manage.index_view", parent=model.id), "下级机构", "org-children"))
-    return Markup(" ").join(Markup('<a class="mr-1 {}" href="{}">{}</a>').format(cls, href, label)
-                            for href, label, cls in links)
-
-
 _FORMATTERS = {
     "name": _name_and_code,
     "kind": lambda v, c, m, n: m.kind.label,
     "parent": lambda v, c, m, n: m.parent.name if m.parent is not None else "-",
     "region_code": lambda v, c, m, n: _city(m),
-    "operations": _operations,
 }
 
 
@@ -90,13 +76,13 @@ class OrganizationView(WorkflowModelView):
     can_delete = True
     # Flask-Admin's bulk 删除 would bypass delete_organization's check of what the row holds
     action_disallowed_list = ["delete"]
-    column_list = ("name", "kind", "parent", "region_code", "status", "created_at", "operations")
+    column_list = ("name", "kind", "parent", "region_code", "status", "created_at")
     column_details_list = ("name", "code", "kind", "parent", "region_code", "status", "contact", "phone",
                            "address", "postcode", "created_at")
     column_labels = {
         "name": "机构名称/编号", "code": "机构编号", "kind": "机构类型", "parent": "上级机构", "region_code": "所属地市",
         "status": "状态", "contact": "联系人", "phone": "联系电话", "address": "通讯地址", "postcode": "邮政编码",
-        "created_at": "创建时间", "operations": "操作",
+        "created_at": "创建时间",
     }
     column_formatters = _FORMATTERS
     column_formatters_detail = {key: f for key, f in _FORMATTERS.items() if key != "name"}
@@ -202,6 +188,19 @@ class OrganizationView(WorkflowModelView):
         if self.delete_model(org):
             flash(f"已删除{self.label}：{name}", "success")
         return redirect(get_redirect_target() or self.get_url(".index_view"))
+
+    def row_links(self, row):
+        """操作 after 详情 · 修改 · 下线/上线 · 删除: 职业(工种)范围 · 用户 · 下级机构 (the details page's
+        buttons; 下线/上线 and 删除 ask there and in the list)."""
+        links = []
+        if may_set_scope(current_user, row):
+            links.append(("职业(工种)范围", self.row_url(".scope_view", row.id), "org-scope"))
+        if may_open("user_manage") and manages_users_of(current_user, row):
+            links.append(("用户", self.row_url("user_manage.index_view", row.id, param="org"), "org-users"))
+        if row.kind == OrgKind.authority and may_open("institution_manage"):
+            links.append(("下级机构", self.row_url("institution_manage.index_view", row.id, param="parent"),
+                          "org-children"))
+        return links
 
     # -- the details page -------------------------------------------------------------------------
     def row_buttons(self, obj) -> list:

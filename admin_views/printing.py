@@ -46,7 +46,18 @@ class PrintMixin:
         return super().is_action_allowed(name)
 
     def may_print_row(self, certificate) -> bool:
-        return may_print(current_user) and any(t.name == "print" for t in PRINT.available(current_user, certificate))
+        """A valid certificate this user prints (a cancelled or voided one is never printed)."""
+        return (certificate.status.value == "valid" and may_print(current_user)
+                and any(t.name == "print" for t in PRINT.available(current_user, certificate)))
+
+    # 标记已打印 / 标记未打印 stay in 批量操作 and on the details page; the 操作 column offers 打印证书
+    row_words = {"mark_printed": None, "mark_unprinted": None}
+
+    def row_links(self, row):
+        links = super().row_links(row)
+        if self.may_print_row(row):
+            links.append(("打印证书", self.row_url(".print_view", row.id), "row-print"))
+        return links
 
     def row_buttons(self, obj) -> list:
         """打印证书 on a printable certificate's details page."""

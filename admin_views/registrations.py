@@ -180,6 +180,11 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
                 if t.name != "report" and not (t.name == "request_withdraw" and asked)
                 and not (t.name == "consent_withdraw" and not asked)]
 
+    def row_transitions(self, row) -> list:
+        """The 操作 column: 上报 too (点击某一人员操作列中的【上报】按钮，进入详情页面, 002 §3.1.4)."""
+        report = self.workflow.transitions["report"]
+        return ([report] if self.may_report(row) else []) + self.available_transitions(row)
+
     def may_report(self, obj) -> bool:
         report = self.workflow.transitions["report"]
         return obj.status in report.sources and self.workflow.may(current_user, obj, report)
@@ -202,6 +207,8 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
 
 class DeclarationView(RegistrationView):
     """注册申报 (individual): my declarations, 新增申报, 申请撤回 on the detail page."""
+
+    details_label = "查看"  # 004 §3.2: 点击"查看"按钮，跳转至查看详情页面
 
     column_list = ("kind", "specialty", "enterprise", "status", "created_at", "registration_number", "valid_until",
                    "reason")
@@ -235,6 +242,8 @@ class DeclarationView(RegistrationView):
 class ManageView(RegistrationView):
     """注册申报管理 (enterprise): 查看, 上报, 退回, 查询, 同意撤回, 补正资质. Returned
     declarations leave this page (004 §3.2.3)."""
+
+    details_label = "查看"
 
     column_list = ("person_name", "id_number", "kind", "specialty", "status", "created_at", "reported_at",
                    "withdraw_requested_at", "pre_registration")
@@ -375,6 +384,9 @@ class ReviewView(RegistrationView):
 
     column_list = ("person_name", "id_number", "kind", "specialty", "enterprise", "status", "reported_at",
                    "pre_registration")
+    # 受理 keeps its word; the decisions after it are one 审查 button to the details page
+    row_words = {name: "审查" for name in ("province_forward", "province_reject", "ministry_approve",
+                                          "ministry_reject")}
 
     def scope_query(self, query):
         return query.where(Registration.reported_at.is_not(None))

@@ -11,7 +11,7 @@ permissions here.
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, request, url_for
+from flask import abort, flash, make_response, redirect, request
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
@@ -73,7 +73,7 @@ class _UsersBase(SecureModelView):
     column_labels = {
         "name": "姓名", "username": "登录用户名", "organization": "所属机构", "role": "角色", "phone": "手机号",
         "is_enabled": "状态", "last_login_at": "最近登录时间", "created_at": "创建时间", "permissions": "权限",
-        "must_change_password": "须修改密码", "operations": "操作",
+        "must_change_password": "须修改密码",
     }
     column_formatters = _FORMATTERS  # the list: phones masked (issue 17)
     column_formatters_detail = {**_FORMATTERS, "phone": lambda v, c, m, n: m.phone or "未绑定"}
@@ -117,7 +117,7 @@ class UserView(_UsersBase):
     """用户管理: 新增, 修改, 重置密码, 取消绑定手机号, 停用 / 启用."""
 
     kinds = tuple(k for k in ALL_KINDS if k not in STAFF_KINDS)
-    column_list = ("name", "username", "organization", "role", "phone", "is_enabled", "last_login_at", "operations")
+    column_list = ("name", "username", "organization", "role", "phone", "is_enabled", "last_login_at")
     column_details_list = ("name", "username", "organization", "role", "phone", "is_enabled", "must_change_password",
                            "permissions", "last_login_at", "created_at")
     details_template = "users/details.html"
@@ -128,19 +128,18 @@ class UserView(_UsersBase):
         ("disabled", "停用", lambda: User.is_enabled.is_(False)),
     ]
 
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.column_formatters = {**_FORMATTERS, "operations": self._operations}
+    def may_edit_row(self, row) -> bool:
+        """One's own account is changed in 个人资料, not here."""
+        return row.id != current_user.id
 
-    def _operations(self, view, context, model, name):
-        if model.id == current_user.id:
-            return Markup('<span class="text-muted small">本人</span>')
-        links = [(self.get_url(".edit_view", id=model.id), "修改", "user-edit"),
-                 (self.get_url(".details_view", id=model.id), "重置密码/停用", "user-more")]
+    def row_links(self, row):
+        """操作 after 详情 · 修改: 重置密码/停用 (on the details page) and 权限."""
+        if row.id == current_user.id:
+            return []
+        links = [("重置密码/停用", self.row_url(".details_view", row.id), "user-more")]
         if may_open("permission_manage"):
-            links.append((url_for("permission_manage.permissions_view", id=model.id), "权限", "user-permissions"))
-        return Markup(" ").join(Markup('<a class="mr-1 {}" href="{}">{}</a>').format(cls, href, label)
-                                for href, label, cls in links)
+            links.append(("权限", self.row_url("permission_manage.permissions_view", row.id), "user-permissions"))
+        return links
 
     def organizations(self) -> list[Organization]:
         """Where a new user may be created: the organizations this user manages users of."""
@@ -241,21 +240,17 @@ class PermissionView(_UsersBase):
     """用户权限管理 (003 §六.4): each user's permissions; 配置权限 grants or withdraws single ones."""
 
     kinds = ALL_KINDS
-    column_list = ("name", "username", "organization", "role", "permissions", "operations")
+    column_list = ("name", "username", "organization", "role", "permissions")
     column_details_list = ("name", "username", "organization", "role", "permissions")
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.column_formatters = {**_FORMATTERS, "operations": self._operations}
 
     def row_clause(self):
         return super().row_clause() & User.is_enabled.is_(True)
 
-    def _operations(self, view, context, model, name):
-        if model.id == current_user.id:
-            return Markup('<span class="text-muted small">本人</span>')
-        return Markup('<a class="user-permissions" href="{}">配置权限</a>').format(
-            self.get_url(".permissions_view", id=model.id))
+    def row_links(self, row):
+        """操作 after 详情: 配置权限 (not one's own)."""
+        if row.id == current_user.id:
+            return []
+        return [("配置权限", self.row_url(".permissions_view", row.id), "user-permissions")]
 
     @expose("/permissions/", methods=("GET", "POST"))
     def permissions_view(self):

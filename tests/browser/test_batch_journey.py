@@ -65,7 +65,7 @@ def open_batch(page: Page, name: str) -> None:
     """The eye icon (查看) in the batch's row of the list."""
     row = batch_row(page, name)
     expect(row).to_have_count(1)
-    row.locator("a[href*='/details/']").click()
+    row.locator("a.row-details").click()
     expect(page).to_have_url(re.compile(r"/details/\?id=\d+"))
     expect(page.locator("table.searchable")).to_contain_text(name)
 

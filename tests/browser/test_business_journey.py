@@ -91,7 +91,7 @@ def open_application(page: Page, number: str) -> None:
     """The eye icon (查看) of the application holding certificate ``number``."""
     row = list_row(page, number)
     expect(row).to_have_count(1)
-    row.locator("a[href*='/details/']").click()
+    row.locator("a.row-details").click()
     expect(page).to_have_url(re.compile(r"/details/\?id=\d+"))
     expect(page.locator("#application-certificates tbody")).to_contain_text(number)
 
@@ -212,7 +212,7 @@ def test_reissue_journey(live_server, browser_page: Page, tmp_path):
     expect(pending).to_have_count(1)
     expect(pending).to_contain_text("待审核(省厅)")
     pending.locator("input.action-checkbox").check()
-    page.locator(".nav-link.dropdown-toggle", has_text="选中的").click()
+    page.locator(".nav-link.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a.dropdown-item", has_text="审核通过").click()
     flash(page, "审核通过：成功 1 条，失败 0 条")
     expect(list_row(page, first)).to_have_count(0)  # no longer waiting
@@ -249,7 +249,7 @@ def test_reissue_journey(live_server, browser_page: Page, tmp_path):
 
     # each certificate's 业务日志: the 补办 filed, reviewed by 济南 and the province (issue 17)
     for number, new_number in zip(old.numbers, new_numbers, strict=True):
-        list_row(page, number).locator("a[href*='/details/']").click()
+        list_row(page, number).locator("a.row-details").click()
         expect(detail_cell(page, "证书状态")).to_have_text(re.compile(CELL.format("已作废")))
         log = page.locator("#business-log tbody tr")
         expect(log.filter(has_text=f"补办申请#{application}：提交申请")).to_contain_text(ENTERPRISE)
@@ -263,7 +263,7 @@ def test_reissue_journey(live_server, browser_page: Page, tmp_path):
     snapshot(page, "business-05-log")
 
     first_new = new_numbers[0]
-    list_row(page, first).locator("a[href*='/details/']").click()
+    list_row(page, first).locator("a.row-details").click()
     detail_cell(page, "补办后证书").locator("a.certificate-link", has_text=first_new).click()
     expect(detail_cell(page, "证书编号")).to_have_text(re.compile(CELL.format(first_new)))
     expect(detail_cell(page, "证书状态")).to_have_text(re.compile(CELL.format("有效")))

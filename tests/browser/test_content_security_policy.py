@@ -99,7 +99,7 @@ def test_flask_admins_scripts_run_under_the_policy(live_server, browser_page: Pa
     expect(page.locator(".daterangepicker").last).to_be_visible()
     page.keyboard.press("Escape")
 
-    # 选中的 with nothing ticked: actions.js says so (an alert), nothing is posted
+    # 批量操作 with nothing ticked: actions.js says so (an alert), nothing is posted
     messages: list[str] = []
 
     def dismiss(dialog):
@@ -108,18 +108,18 @@ def test_flask_admins_scripts_run_under_the_policy(live_server, browser_page: Pa
 
     page.on("dialog", dismiss)
     page.goto(f"{base}/admin/certificate/")
-    page.locator("a.dropdown-toggle", has_text="选中的").click()
+    page.locator("a.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a[data-model-action]").first.click()
     page.wait_for_timeout(300)
     assert messages and "请至少选择" in messages[0], messages
     # ticked: 标记未打印 asks first (dismissed: nothing posted), 打印证书 opens the print page
     page.locator("table.model-list input.action-checkbox").first.check()
     url = page.url
-    page.locator("a.dropdown-toggle", has_text="选中的").click()
+    page.locator("a.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a[data-model-action='wf_mark_unprinted']").click()
     page.wait_for_timeout(300)
     assert messages[1:] == ["确定将所选证书标记为未打印？"] and page.url == url, messages
-    page.locator("a.dropdown-toggle", has_text="选中的").click()
+    page.locator("a.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a[data-model-action='print']").click()
     expect(page).to_have_url(re.compile(r"/admin/certificate/print/"))
     # the sheet's millimetre positions are style attributes, which this page's policy allows
@@ -159,7 +159,7 @@ def test_the_enterprises_scripts(live_server, browser_page: Page, page_problems)
     open_tab(page, "未上报")
     page.locator("table.model-list input.action-checkbox").first.check()
     page.clock.install()  # the page's own clock, moved on below; time flows as usual until then
-    page.locator("a.dropdown-toggle", has_text="选中的").click()
+    page.locator("a.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a[data-model-action]", has_text=re.compile(r"^\s*上报\s*$")).click()
     seconds = page.locator("#commitment-seconds")
     start = int(seconds.inner_text())

@@ -43,11 +43,11 @@ SPECIALTY = ("01", "建筑工程")
 
 
 def choose_action(page: Page, row_text: str, action: str) -> None:
-    """Tick one row of the list and run a bulk action from 「选中的」."""
+    """Tick one row of the list and run a bulk action from 「批量操作」."""
     row = list_row(page, row_text)
     expect(row).to_have_count(1)
     row.locator("input.action-checkbox").check()
-    page.locator(".nav-link.dropdown-toggle", has_text="选中的").click()
+    page.locator(".nav-link.dropdown-toggle", has_text="批量操作").click()
     page.locator(".dropdown-menu.show a.dropdown-item", has_text=re.compile(rf"^\s*{action}\s*$")).click()
 
 
