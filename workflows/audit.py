@@ -83,6 +83,7 @@ FIELD_LABELS = {
     "person_name": "姓名", "holder": "持证人", "certificate": "证书", "certificates": "证书",
     "registration_number": "注册编号", "specialty": "注册专业", "enterprise": "聘用企业",
     "employer": "工作单位", "issuer": "发证机构", "qr_code": "二维码(证书查询)",
+    "date_from": "开始日期", "date_to": "结束日期", "city": "城市(记录号)",
 }
 # where a key means something else on a kind of row (a person's 「name」 is 姓名, an organization's 名称)
 FIELD_LABELS_BY_OBJECT = {

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import io
 import os
+import unicodedata
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from xml.parsers import expat
 
 import openpyxl
@@ -23,6 +24,7 @@ import xlsxwriter
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter, range_boundaries
 
+from models.base import PROVINCE_TZ
 from workflows.validators import check_phone, normalize_id_number, parse_id_number
 
 # SPEC §5.1: the template's columns, in order. The header row must match exactly.
@@ -692,6 +694,35 @@ def _check_row(
 # --- exports (SPEC §11) ----------------------------------------------------------
 
 
+# column widths of an export, in Excel's character units: wide enough for what the column holds
+# (an ID number's 18 digits, a company's name), never a sheet of cut-off cells; CJK characters
+# count double. Capped, so one long text does not push the others off the screen.
+WIDTH_PADDING = 2
+WIDTH_MAX = 60
+DATE_WIDTH = 10  # 2024-03-01
+DATETIME_WIDTH = 19  # 2024-03-01 09:30:00
+
+
+def display_width(text: str) -> int:
+    """How many character cells ``text`` takes in a spreadsheet: wide (CJK) characters two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _cell_width(value) -> int:
+    if isinstance(value, datetime):
+        return DATETIME_WIDTH
+    if isinstance(value, date):
+        return DATE_WIDTH
+    return display_width(str(value))
+
+
+def local_time(value: datetime) -> datetime:
+    """A stored timestamp (naive UTC, as every table keeps it) in Beijing time, as the pages show it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(PROVINCE_TZ).replace(tzinfo=None)
+
+
 def write_xlsx(
     path: str,
     headers: Sequence[str],
@@ -709,6 +740,11 @@ def write_xlsx(
     byte is sent (issue 16): the rows are read inside the request or job that owns the database
     session, and the response then streams a finished file with no transaction open.
     ``progress(rows_written)`` is called every ``every`` rows (an export job's progress bar).
+
+    As an official opens it (issue 17): timestamps in Beijing time, as the pages show them (the
+    tables store naive UTC); the header row frozen with a filter on every column; each column as
+    wide as its header and the widest value written (xlsxwriter writes the column widths and the
+    filter when the file is closed, so constant memory mode can measure while it streams).
     """
     text_cols = set(text_columns)
     wb = xlsxwriter.Workbook(path, {
@@ -723,17 +759,20 @@ def write_xlsx(
     text = wb.add_format({"num_format": "@"})
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     datetime_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    widths = [display_width(str(title)) for title in headers]
     for col, title in enumerate(headers):
         ws.write_string(0, col, str(title), bold)
-        ws.set_column(col, col, 20 if col in text_cols else 14, text if col in text_cols else None)
+    ws.freeze_panes(1, 0)
     written = 0
     for r, row in enumerate(rows, start=1):
         for c, value in enumerate(row):
             if value is None or value == "":
                 continue
             if c in text_cols:
-                ws.write_string(r, c, str(value), text)
+                value = str(value)
+                ws.write_string(r, c, value, text)
             elif isinstance(value, datetime):
+                value = local_time(value)
                 ws.write_datetime(r, c, value, datetime_fmt)
             elif isinstance(value, date):
                 ws.write_datetime(r, c, value, date_fmt)
@@ -743,8 +782,16 @@ def write_xlsx(
                 ws.write_number(r, c, value)
             else:
                 ws.write_string(r, c, str(value))
+            if c < len(widths):
+                width = _cell_width(value)
+                if width > widths[c]:
+                    widths[c] = width
         written = r
         if progress is not None and r % every == 0:
             progress(r)
+    for col, width in enumerate(widths):
+        ws.set_column(col, col, min(width + WIDTH_PADDING, WIDTH_MAX), text if col in text_cols else None)
+    if headers:
+        ws.autofilter(0, 0, written, len(headers) - 1)
     wb.close()
     return written
