@@ -121,7 +121,8 @@ def _instructions(max_rows: int, max_bytes: int) -> list[str]:
         f"4. {COL_PHONE}：选填，11位手机号。",
         f"5. {COL_EMPLOYER}：选填。",
         f"6. {COL_OCCUPATION}：必填，请从下拉列表中选择。",
-        f"7. {COL_LEVEL}：请从下拉列表中选择；不分等级的职业(工种)（如施工员等岗位）等级留空。",
+        f"7. {COL_LEVEL}：先选{COL_OCCUPATION}，再从下拉列表中选择该职业(工种)的等级（由初级到高级技师）；"
+        "不分等级的职业(工种)（如施工员等岗位）等级留空。",
         "8. 职业(工种)与等级的组合必须在本机构的职业(工种)范围内（见下方列表）。",
         "9. 同一人员在同一文件中不能重复出现同一职业(工种)和等级；已持有同职业(工种)等级有效证书的人员不能再次上报。",
         f"10. 每个文件最多{max_rows}行数据，文件大小不超过{_size_label(max_bytes)}，"
@@ -160,22 +161,34 @@ def build_candidate_template(
             ws.write_blank(row, col, None, text)
     ws.freeze_panes(1, 0)
 
+    # 选项: one row per occupation — its name, how many levels it has, then those levels in the
+    # order given (初级 … 高级技师). 职业(工种) picks from column A; 等级 from the levels of the
+    # occupation chosen in the same row (a dependent list: OFFSET to that occupation's row, as wide
+    # as its count), so a level outside the scope cannot be picked.
     occupations = _distinct(o for o, _ in pairs)
-    levels = _distinct(lv for _, lv in pairs)
-    for col, (title, values) in enumerate(((COL_OCCUPATION, occupations), (COL_LEVEL, levels))):
-        for row, value in enumerate(values):
-            opts.write_string(row, col, value)
-        if not values:
-            continue
-        letter = "AB"[col]
-        target = _COLUMN_INDEX[title]
-        ws.data_validation(1, target, last - 1, target, {
-            "validate": "list",
-            "source": f"='{SHEET_OPTIONS}'!${letter}$1:${letter}${len(values)}",
-            "ignore_blank": True,
-            "error_title": title,
-            "error_message": f"请从下拉列表中选择{title}",
+    levels_of = {o: _distinct(lv for occ, lv in pairs if occ == o) for o in occupations}
+    for row, occupation in enumerate(occupations):
+        opts.write_string(row, 0, occupation)
+        opts.write_number(row, 1, len(levels_of[occupation]))
+        for col, level in enumerate(levels_of[occupation], start=2):
+            opts.write_string(row, col, level)
+    if occupations:
+        n = len(occupations)
+        occupation_col = "ABCDEF"[_COLUMN_INDEX[COL_OCCUPATION]]
+        names = f"'{SHEET_OPTIONS}'!$A$1:$A${n}"
+        ws.data_validation(1, _COLUMN_INDEX[COL_OCCUPATION], last - 1, _COLUMN_INDEX[COL_OCCUPATION], {
+            "validate": "list", "source": "=" + names, "ignore_blank": True,
+            "error_title": COL_OCCUPATION, "error_message": f"请从下拉列表中选择{COL_OCCUPATION}",
         })
+        if any(levels_of.values()):
+            at = f"MATCH(${occupation_col}2,{names},0)"
+            count = f"INDEX('{SHEET_OPTIONS}'!$B$1:$B${n},{at})"
+            ws.data_validation(1, _COLUMN_INDEX[COL_LEVEL], last - 1, _COLUMN_INDEX[COL_LEVEL], {
+                "validate": "list", "source": f"=OFFSET('{SHEET_OPTIONS}'!$C$1,{at}-1,0,1,MAX(1,{count}))",
+                "ignore_blank": True, "error_title": COL_LEVEL,
+                "error_message": f"请先选择{COL_OCCUPATION}，再从下拉列表中选择该职业(工种)的{COL_LEVEL}；"
+                                 "不分等级的职业(工种)等级留空",
+            })
     opts.hide()
 
     help_ws.set_column(0, 0, 110)

@@ -105,10 +105,27 @@ def test_template_dropdowns_reference_the_hidden_list(template):
     assert set(validations) == {"E2:E10001", "F2:F10001"}
     assert validations["E2:E10001"].type == "list"
     assert validations["E2:E10001"].formula1 == "'选项'!$A$1:$A$3"
-    assert validations["F2:F10001"].formula1 == "'选项'!$B$1:$B$2"
     options = wb["选项"]
-    assert [options.cell(r, 1).value for r in (1, 2, 3)] == ["砌筑工", "钢筋工", "施工员"]
-    assert [options.cell(r, 2).value for r in (1, 2)] == ["初级工(五级)", "中级工(四级)"]
+    # one row per occupation: its name, its number of levels, its levels in the scope's order
+    assert [[c.value for c in row if c.value is not None] for row in options.iter_rows()] == [
+        ["砌筑工", 2, "初级工(五级)", "中级工(四级)"], ["钢筋工", 1, "初级工(五级)"], ["施工员", 0]]
+
+
+def test_template_level_dropdown_depends_on_the_chosen_occupation(template):
+    """等级 lists only the levels the row's 职业(工种) has in the scope (a dependent list): OFFSET to the
+    occupation's row of 选项, as wide as its count; relative to the row ($E2), so each row its own."""
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    levels = {str(dv.sqref): dv for dv in wb["合格人员"].data_validations.dataValidation}["F2:F10001"]
+    at = "MATCH($E2,'选项'!$A$1:$A$3,0)"
+    assert levels.type == "list"
+    assert levels.formula1 == f"OFFSET('选项'!$C$1,{at}-1,0,1,MAX(1,INDEX('选项'!$B$1:$B$3,{at})))"
+    assert len(levels.formula1) < 255  # Excel's limit on a validation formula
+    assert "请先选择职业(工种)" in levels.error
+    # evaluated by hand as Excel would for a row choosing 砌筑工: the row's levels, 初级 first
+    options = wb["选项"]
+    row = [options.cell(r, 1).value for r in (1, 2, 3)].index("砌筑工") + 1
+    count = options.cell(row, 2).value
+    assert [options.cell(row, 3 + i).value for i in range(count)] == ["初级工(五级)", "中级工(四级)"]
 
 
 def test_template_instructions(template):
