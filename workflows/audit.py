@@ -90,7 +90,7 @@ FIELD_LABELS_BY_OBJECT = {
     "person": {"name": "姓名", "employer_name": "工作单位(未注册企业)"},
     "candidate": {"name": "姓名"},
     "user_account": {"name": "姓名"},
-    "organization": {"name": "名称"},
+    "organization": {"name": "名称", "phone": "联系电话"},
     "batch": {"name": "姓名"},  # a batch's log rows are about its candidates (新增/修改考生)
     "print_format": {"name": "姓名", "number": "证书编号"},  # the printed fields' positions
 }

@@ -39,7 +39,8 @@ def test_what_cannot_be_used_is_dropped_and_said(args, kept, message):
 
 def test_before_after_shapes_in_chinese():
     assert detail_rows({"name": {"before": "甲", "after": "乙"}}, "person") == ([("姓名", "甲", "乙")], [])
-    assert detail_rows({"name": {"before": "甲", "after": "乙"}}, "organization") == ([("名称", "甲", "乙")], [])
+    assert detail_rows({"name": {"before": "甲", "after": "乙"}, "phone": {"before": "1", "after": "2"}},
+                       "organization") == ([("名称", "甲", "乙"), ("联系电话", "1", "2")], [])
     assert detail_rows({"before": {"phone": 1, "postcode": 2}, "after": {"postcode": 3, "contact": 4}}) == ([
         ("手机号", "1", "（空）"), ("邮政编码", "2", "3"), ("联系人", "（空）", "4")], [])
     assert detail_rows({"before": None, "after": {"id_number": "x"}}) == ([("身份证号", "（空）", "x")], [])
