@@ -795,7 +795,9 @@ def write_xlsx(
                 ws.write_number(r, c, value)
             else:
                 ws.write_string(r, c, str(value))
-            if c < len(widths):
+            # measured only when it could be wider than the widest so far (at most two cells a
+            # character): after the first rows most cells cost one comparison
+            if c < len(widths) and (not isinstance(value, str) or 2 * len(value) > widths[c]):
                 width = _cell_width(value)
                 if width > widths[c]:
                     widths[c] = width
