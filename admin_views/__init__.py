@@ -7,7 +7,7 @@ every POST, Flask-Login, the admin with its menus, the public blueprints and err
 
 from __future__ import annotations
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, has_request_context, redirect, render_template, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -30,9 +30,29 @@ def _batch_state(value) -> str:
         return value
 
 
+def _request_ip() -> str | None:
+    """The client IP of the request being served, for every 操作日志 row written in it (client_ip:
+    ProxyFix's address behind a proxy); None outside a request (job worker, CLI)."""
+    from admin_views.base import client_ip
+
+    return client_ip() if has_request_context() else None
+
+
+def _corrections_of(obj) -> list:
+    from flask_login import current_user
+
+    from models import db
+    from workflows.datafix import corrections
+
+    return corrections(db.session, current_user, obj)
+
+
 def init_app(app: Flask) -> None:
     from admin_views import accounts, auth, hardening, menu, verify
     from admin_views.base import may_open
+    from workflows.audit import set_ip_source
+
+    set_ip_source(_request_ip)
 
     Babel(app, locale_selector=_locale)
     hardening.init_app(app)  # before CSRF: a NUL byte is refused before anything reads the form
@@ -47,6 +67,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask_id_number"] = mask_id_number
     app.jinja_env.filters["mask_phone"] = mask_phone
     app.jinja_env.globals["may_open"] = may_open  # links to another screen only when it would open
+    app.jinja_env.globals["corrections_of"] = _corrections_of  # admin/_corrections.html
 
     @app.route("/")
     def root():

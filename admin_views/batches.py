@@ -21,7 +21,7 @@ from admin_views.base import (
     review_tabs,
     transition_logs,
 )
-from models import Attachment, Batch, BatchStatus, Candidate, Level, Occupation, db
+from models import Attachment, Batch, BatchStatus, Candidate, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
@@ -36,7 +36,7 @@ from workflows.candidates import (
     save_candidate,
 )
 from workflows.excel import build_candidate_template
-from workflows.scope import scope_name_pairs
+from workflows.scope import scope_choices, scope_name_pairs
 from workflows.search import TermKind, starts_with
 from workflows.visibility import NotFoundError, get_visible
 
@@ -201,10 +201,23 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
                 flash(exc.message, "error")
         elif not can_edit(current_user, batch):
             abort(404)
-        occupations = db.session.scalars(select(Occupation).order_by(Occupation.code)).all()
-        levels = db.session.scalars(select(Level).order_by(Level.code.desc())).all()
+        # only the institution's 职业(工种)范围 (SPEC §2), levels from 初级 to 高级技师; the level list
+        # follows the chosen occupation (candidate-form.js; without scripts, the chosen one's levels).
+        # save_candidate refuses a pair outside the scope whatever is posted.
+        choices = scope_choices(db.session, batch.institution)
+        chosen = next((c for c in choices if str(c[0].id) == str(values.get("occupation_id") or "")), None)
+        levels = chosen[1] if chosen is not None else _distinct_levels(choices)
         return self.render("batch/candidate_form.html", batch=batch, candidate=candidate, values=values,
-                           occupations=occupations, levels=levels)
+                           occupations=[o for o, _ in choices], levels=levels,
+                           scope={str(o.id): [[lv.id, lv.name] for lv in lvs] for o, lvs in choices})
+
+
+def _distinct_levels(choices) -> list:
+    seen = {}
+    for _, levels in choices:
+        for level in levels:
+            seen.setdefault(level.id, level)
+    return sorted(seen.values(), key=lambda lv: lv.code, reverse=True)
 
 
 class BatchCreateView(AccessMixin, BaseView):

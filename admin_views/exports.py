@@ -19,7 +19,7 @@ import tempfile
 from datetime import timedelta
 
 import click
-from flask import Flask, current_app, flash, jsonify, redirect, url_for
+from flask import Flask, current_app, flash, jsonify, redirect, request, url_for
 from flask.cli import with_appcontext
 from flask_admin import expose
 from flask_login import current_user, login_user
@@ -112,6 +112,20 @@ class ExportJobView(SecureModelView):
 
     def is_visible(self):
         return False  # reached from the navigation bar, beside 我的消息
+
+    @expose("/")
+    def index_view(self):
+        """The list; ``finished`` names the jobs this page saw end (exports.js reloads with it):
+        each one done says 「导出成功」 (004 §3.3.2), each failed one its reason."""
+        for raw in request.args.get("finished", "").split(",")[:10]:
+            if not raw.isdigit():
+                continue
+            job = self.visible_query().filter(Job.id == int(raw)).first()  # the owner's own only
+            if job is not None and job.status == JobStatus.done and not _expired(job):
+                flash(f"导出成功：{job.title}，共 {job.total:,} 条，请点击「下载」保存文件", "success")
+            elif job is not None and job.status == JobStatus.failed:
+                flash(f"导出失败：{job.title}：{job.error or '未知原因'}", "error")
+        return super().index_view()
 
     @expose("/status.json")
     def status_view(self):

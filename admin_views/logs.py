@@ -10,22 +10,24 @@ dropped with a Chinese message and the list shows as if it had not been given.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import abort, flash, g, request
+from flask import abort, current_app, flash, g, request
+from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import joinedload
 
 from admin_views.base import SecureModelView
-from models import AuditLog, User
+from models import AuditLog, User, db
 from models.base import PROVINCE_TZ, format_local
 from models.org import OrgKind
 from models.user import Permission
-from workflows.audit import Kind
+from workflows import WorkflowError
+from workflows.audit import OBJECT_LABELS, Kind, field_label
 from workflows.search import MAX_TERM, TermKind, starts_with
+from workflows.visibility import get_visible
 
 DATE_FORMAT = "%Y-%m-%d"
 
@@ -94,32 +96,56 @@ def parse_filters(args) -> LogFilters:
     return found
 
 
-def before_after_rows(detail) -> list[tuple[str, object, object]] | None:
-    """(字段, 修改前, 修改后) of an edit's detail, or None when it has another shape.
+def _is_change(value) -> bool:
+    return isinstance(value, dict) and bool(value) and set(value) <= {"before", "after"}
 
-    Two shapes are written: ``{"field": {"before": …, "after": …}, …}`` and
-    ``{"before": {…}, "after": {…}}``."""
-    if not isinstance(detail, dict) or not detail:
+
+def detail_rows(detail, object_type: str | None = None):
+    """What a row's detail says, in Chinese: (changes, facts) — changes as (字段, 修改前, 修改后),
+    facts as (项目, 内容). None when there is no detail.
+
+    Edits are written in two shapes, ``{"field": {"before": …, "after": …}, …}`` and
+    ``{"before": {…}, "after": {…}}``; any other key (a data fix's reason, a job's worker) is a fact."""
+    if detail in (None, {}, [], ""):
         return None
+    if not isinstance(detail, dict):
+        return [], [("内容", show_value(detail, object_type))]
+    changes, facts = [], []
     before, after = detail.get("before"), detail.get("after")
-    if set(detail) <= {"before", "after"} and isinstance(before or {}, dict) and isinstance(after or {}, dict) \
-            and (isinstance(before, dict) or isinstance(after, dict)):
+    if isinstance(before, dict) or isinstance(after, dict):
         before, after = before or {}, after or {}
-        names = list(before) + [k for k in after if k not in before]
-        return [(str(name), before.get(name), after.get(name)) for name in names]
-    pairs = list(detail.items())
-    if all(isinstance(v, dict) and v and set(v) <= {"before", "after"} for _, v in pairs):
-        return [(str(name), v.get("before"), v.get("after")) for name, v in pairs]
-    return None
+        if isinstance(before, dict) and isinstance(after, dict):
+            names = list(before) + [k for k in after if k not in before]
+            changes += [(field_label(n, object_type), show_value(before.get(n), object_type, n),
+                         show_value(after.get(n), object_type, n)) for n in names]
+            detail = {k: v for k, v in detail.items() if k not in ("before", "after")}
+    for name, value in detail.items():
+        if _is_change(value):
+            changes.append((field_label(name, object_type), show_value(value.get("before"), object_type, name),
+                            show_value(value.get("after"), object_type, name)))
+        else:
+            facts.append((field_label(name, object_type), show_value(value, object_type, name)))
+    return changes, facts
 
 
-def show_value(value) -> str:
-    if value is None or value == "":
+# detail keys whose numbers come in pairs (a paper size, a field's position): 210 × 297
+MEASURES = {"paper", "fields"}
+
+
+def show_value(value, object_type: str | None = None, key: str | None = None) -> str:
+    """A detail's value as an official reads it: lists joined with 、, nested fields with their
+    Chinese names — never JSON."""
+    if value is None or value == "" or value == [] or value == {}:
         return "（空）"
     if isinstance(value, bool):
         return "是" if value else "否"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return "；".join(f"{field_label(k, object_type)}：{show_value(v, object_type, key if key in MEASURES else k)}"
+                        for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        if key in MEASURES:
+            return " × ".join(str(v) for v in value)
+        return "、".join(show_value(v, object_type) for v in value)
     return str(value)
 
 
@@ -138,37 +164,111 @@ def _kind(view, context, model, name):
     return kind_label(model.kind)
 
 
-def _object(view, context, model, name):
-    if not model.object_type:
+def _ip(view, context, model, name):
+    if model.ip:
+        return model.ip
+    return Markup('—<small class="text-muted audit-no-ip">（系统）</small>')  # the job worker, the CLI
+
+
+def object_name(row: AuditLog) -> str:
+    """操作对象 by its name: 「人员：张三 370102…」 for a row this user may see now; a list's name
+    for an export; the kind and record number of a row since deleted or out of sight."""
+    if not row.object_type:
         return "-"
-    return f"{model.object_type} #{model.object_id}" if model.object_id is not None else model.object_type
+    label = OBJECT_LABELS.get(row.object_type)
+    if label is None:  # an export names the list it came from (its endpoint)
+        view = next((v for v in current_app.extensions["admin"][0]._views
+                     if getattr(v, "endpoint", None) == row.object_type), None)
+        return f"列表：{view.name}" if view is not None else "-"
+    if row.object_id is None:
+        return label
+    model = next((m.class_ for m in db.Model.registry.mappers
+                  if getattr(m.class_, "__tablename__", None) == row.object_type), None)
+    if model is not None:
+        try:
+            return f"{label}：{get_visible(db.session, current_user, model, row.object_id)}"
+        except WorkflowError:
+            pass
+    return f"{label}（记录 {row.object_id}，已删除或无权查看）"
+
+
+def _object(view, context, model, name):
+    return object_name(model)
 
 
 def _detail(view, context, model, name):
-    detail = model.detail
-    if detail in (None, {}, []):
+    found = detail_rows(model.detail, model.object_type)
+    if found is None:
         return "-"
-    rows = before_after_rows(detail)
-    if rows is None:
-        text = json.dumps(detail, ensure_ascii=False, indent=2, sort_keys=True, default=str)
-        return Markup('<pre class="mb-0" id="audit-detail-json">{}</pre>').format(text)
-    body = Markup("").join(
-        Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(field_name, show_value(b), show_value(a))
-        for field_name, b, a in rows
-    )
-    return Markup('<table class="table table-sm table-bordered mb-0" id="audit-detail-changes">'
-                  "<thead><tr><th>字段</th><th>修改前</th><th>修改后</th></tr></thead><tbody>{}</tbody></table>"
-                  ).format(body)
+    changes, facts = found
+    out = Markup("")
+    if changes:
+        body = Markup("").join(Markup("<tr><td>{}</td><td>{}</td><td>{}</td></tr>").format(*r) for r in changes)
+        out += Markup('<table class="table table-sm table-bordered mb-2" id="audit-detail-changes">'
+                      "<thead><tr><th>字段</th><th>修改前</th><th>修改后</th></tr></thead><tbody>{}</tbody></table>"
+                      ).format(body)
+    if facts:
+        body = Markup("").join(Markup("<tr><th>{}</th><td>{}</td></tr>").format(*r) for r in facts)
+        out += Markup('<table class="table table-sm table-bordered mb-0" id="audit-detail-facts">'
+                      "<tbody>{}</tbody></table>").format(body)
+    return out
 
 
-def _users_named(term: str):
-    return AuditLog.user_id.in_(select(User.id).where(starts_with(User.name, term)))
+# 内容 is searched for a name anywhere in it (「数据维护：人员「张三 …」」) by LIKE '%…%', which no
+# b-tree index answers: so only over a bounded run of rows, found by the primary key — the newest
+# SUMMARY_SEARCH_ROWS, or as many from the 开始日期 on. A search reads at most that many summaries,
+# however large the log grows.
+SUMMARY_SEARCH_ROWS = 100_000
+
+
+def _summary_window():
+    found = g.get("audit_log_filters")
+    start = found.start_utc if found is not None else None
+    if start is not None:
+        first = select(func.min(AuditLog.id)).where(AuditLog.created_at >= start).scalar_subquery()
+        return and_(AuditLog.id >= first, AuditLog.id < first + SUMMARY_SEARCH_ROWS)
+    last = select(func.max(AuditLog.id)).scalar_subquery()
+    return AuditLog.id > last - SUMMARY_SEARCH_ROWS
+
+
+def _contains(column, term: str):
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(f"%{escaped}%", escape="\\")
+
+
+def _reach() -> int:
+    """How many of a search's newest matches the request can use: the search's bound (the list
+    counts to SEARCH_COUNT_LIMIT, an export to EXPORT_MAX_ROWS) or the rows up to the page asked."""
+    try:
+        page = max(int(request.args.get("page", 0)), 0)
+    except ValueError:
+        page = 0
+    bound = g.get("count_limit") or current_app.config["SEARCH_COUNT_LIMIT"]
+    return max(bound, (page + 1) * OperationLogView.page_size) + 1
+
+
+def _newest(predicate, reach: int):
+    """The ids of the newest ``reach`` rows meeting ``predicate`` (ids grow with time)."""
+    inner = select(AuditLog.id).where(predicate).order_by(AuditLog.id.desc()).limit(reach).subquery()
+    return select(inner.c.id)
 
 
 def _who(term: str):
-    """用户名 (as typed, or in lower case: the search box upper-cases codes) or 姓名, by prefix."""
+    """用户名 (as typed, or in lower case: the search box upper-cases codes) or 姓名, by prefix; or
+    the term anywhere in 内容 (a person's or an organization's name the summary holds).
+
+    The union of the newest ids two ways find, each through its own index, and no more of each
+    than the request can show: the rows of the users so named (the users' indexes, then
+    ix_audit_log_user_id); and, within the primary key's bounded run, 内容 containing the term or a
+    sign-in under an unknown 用户名 (no user to find it by). An OR of these read the whole log on a
+    search that finds little (bench/audit_log.py)."""
+    reach = _reach()
     candidates = {term, term.lower()}
-    return or_(*(starts_with(AuditLog.username, t) for t in candidates), _users_named(term))
+    users = select(User.id).where(or_(*(starts_with(User.username, t) for t in candidates),
+                                      starts_with(User.name, term)))
+    unknown = and_(AuditLog.user_id.is_(None), or_(*(starts_with(AuditLog.username, t) for t in candidates)))
+    in_run = and_(_summary_window(), or_(_contains(AuditLog.summary, term), unknown))
+    return AuditLog.id.in_(union(_newest(AuditLog.user_id.in_(users), reach), _newest(in_run, reach)))
 
 
 class OperationLogView(SecureModelView):
@@ -181,11 +281,11 @@ class OperationLogView(SecureModelView):
     column_details_list = ("created_at", "user", "organization", "kind", "summary", "object", "ip", "detail")
     column_labels = {"created_at": "时间", "user": "用户", "organization": "机构", "kind": "类型", "summary": "内容",
                      "ip": "IP", "object": "操作对象", "detail": "详细信息"}
-    column_formatters = {"user": _user, "organization": _organization, "kind": _kind}
+    column_formatters = {"user": _user, "organization": _organization, "kind": _kind, "ip": _ip}
     column_formatters_detail = {**column_formatters, "object": _object, "detail": _detail}
     column_sortable_list = ("created_at",)
     column_default_sort = [("created_at", True), ("id", True)]
-    search_hint = "用户名或姓名"
+    search_hint = "用户名、姓名或内容中的名称"
     search_rules = {kind: _who for kind in TermKind if kind != TermKind.empty}
 
     export_filename = "操作日志"
@@ -196,7 +296,7 @@ class OperationLogView(SecureModelView):
         ("机构", lambda r: r.organization.name if r.organization is not None else "", True),
         ("类型", lambda r: kind_label(r.kind), True),
         ("内容", lambda r: r.summary, True),
-        ("IP", lambda r: r.ip or "", True),
+        ("IP", lambda r: r.ip or "—（系统）", True),
     ]
 
     def __init__(self, **kwargs):

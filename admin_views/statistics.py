@@ -16,7 +16,7 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from admin_views.base import XLSX_MIMETYPE, AccessMixin, client_ip, file_response, temp_file_path
+from admin_views.base import XLSX_MIMETYPE, AccessMixin, client_ip, export_done, file_response, temp_file_path
 from models import Occupation, db
 from models.base import local_today
 from models.org import OrgKind
@@ -135,7 +135,7 @@ class StatisticsView(AccessMixin, BaseView):
         except BaseException:
             os.unlink(path)
             raise
-        return file_response(path, f"证书生成统计-{local_today():%Y%m%d}.xlsx", XLSX_MIMETYPE)
+        return export_done(file_response(path, f"证书生成统计-{local_today():%Y%m%d}.xlsx", XLSX_MIMETYPE), len(rows))
 
 
 def register(admin) -> None:

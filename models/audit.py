@@ -55,6 +55,9 @@ class AuditLog(db.Model):
     organization = relationship("Organization")
 
 
+Index("ix_audit_log_object", AuditLog.object_type, AuditLog.object_id)  # a record's own history (数据维护)
+
+
 class Message(db.Model):
     """我的消息: created by transitions that concern the user."""
 

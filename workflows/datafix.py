@@ -12,16 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Candidate, Certificate, Organization, OrgKind, Person
+from models import AuditLog, Candidate, Certificate, Organization, OrgKind, Person
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
 from workflows.validators import check_phone, check_postcode, parse_id_number
+from workflows.visibility import history_clause
 
 REASON_MAX = 500
 
@@ -179,3 +180,38 @@ def _conflicts(session: Session, kind: str, obj, parsed: dict) -> list[str]:
             parsed.get("valid_until", obj.valid_until) < parsed["issue_date"]:
         return ["有效期至：不能早于发证日期"]
     return []
+
+
+# -- the history on the record itself ------------------------------------------------------------
+@dataclass(frozen=True)
+class Correction:
+    """One corrected field: 字段, 修改前, 修改后, 原因, 操作人, 时间 (UTC, shown in Beijing time)."""
+
+    field: str
+    before: str | None
+    after: str | None
+    reason: str
+    actor: str
+    at: datetime
+
+
+def corrections(session: Session, user, obj) -> list[Correction]:
+    """数据维护's corrections of ``obj`` (a person, certificate, organization or candidate), newest
+    first, each changed field on its own line — for whoever may see ``obj``."""
+    kind = next((k for k, (model, _, _) in FIXABLE.items() if isinstance(obj, model)), None)
+    if kind is None or obj.id is None:
+        return []
+    model, _, fields = FIXABLE[kind]
+    stmt = (select(AuditLog).where(AuditLog.kind == Kind.DATA_FIX, history_clause(user, model, obj.id))
+            .order_by(AuditLog.created_at.desc(), AuditLog.id.desc()))
+    found = []
+    for row in session.scalars(stmt):
+        detail = row.detail if isinstance(row.detail, dict) else {}
+        actor = row.user.name if row.user is not None else (row.username or "")
+        for name, change in detail.items():
+            if name == "reason" or not isinstance(change, dict):
+                continue
+            label = fields[name].label if name in fields else name
+            found.append(Correction(label, change.get("before"), change.get("after"), str(detail.get("reason") or ""),
+                                    actor, row.created_at))
+    return found

@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 import io
 import os
+import unicodedata
 import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from xml.parsers import expat
 
 import openpyxl
@@ -23,6 +24,7 @@ import xlsxwriter
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter, range_boundaries
 
+from models.base import PROVINCE_TZ
 from workflows.validators import check_phone, normalize_id_number, parse_id_number
 
 # SPEC §5.1: the template's columns, in order. The header row must match exactly.
@@ -119,7 +121,8 @@ def _instructions(max_rows: int, max_bytes: int) -> list[str]:
         f"4. {COL_PHONE}：选填，11位手机号。",
         f"5. {COL_EMPLOYER}：选填。",
         f"6. {COL_OCCUPATION}：必填，请从下拉列表中选择。",
-        f"7. {COL_LEVEL}：请从下拉列表中选择；不分等级的职业(工种)（如施工员等岗位）等级留空。",
+        f"7. {COL_LEVEL}：先选{COL_OCCUPATION}，再从下拉列表中选择该职业(工种)的等级（由初级到高级技师）；"
+        "不分等级的职业(工种)（如施工员等岗位）等级留空。",
         "8. 职业(工种)与等级的组合必须在本机构的职业(工种)范围内（见下方列表）。",
         "9. 同一人员在同一文件中不能重复出现同一职业(工种)和等级；已持有同职业(工种)等级有效证书的人员不能再次上报。",
         f"10. 每个文件最多{max_rows}行数据，文件大小不超过{_size_label(max_bytes)}，"
@@ -158,22 +161,34 @@ def build_candidate_template(
             ws.write_blank(row, col, None, text)
     ws.freeze_panes(1, 0)
 
+    # 选项: one row per occupation — its name, how many levels it has, then those levels in the
+    # order given (初级 … 高级技师). 职业(工种) picks from column A; 等级 from the levels of the
+    # occupation chosen in the same row (a dependent list: OFFSET to that occupation's row, as wide
+    # as its count), so a level outside the scope cannot be picked.
     occupations = _distinct(o for o, _ in pairs)
-    levels = _distinct(lv for _, lv in pairs)
-    for col, (title, values) in enumerate(((COL_OCCUPATION, occupations), (COL_LEVEL, levels))):
-        for row, value in enumerate(values):
-            opts.write_string(row, col, value)
-        if not values:
-            continue
-        letter = "AB"[col]
-        target = _COLUMN_INDEX[title]
-        ws.data_validation(1, target, last - 1, target, {
-            "validate": "list",
-            "source": f"='{SHEET_OPTIONS}'!${letter}$1:${letter}${len(values)}",
-            "ignore_blank": True,
-            "error_title": title,
-            "error_message": f"请从下拉列表中选择{title}",
+    levels_of = {o: _distinct(lv for occ, lv in pairs if occ == o) for o in occupations}
+    for row, occupation in enumerate(occupations):
+        opts.write_string(row, 0, occupation)
+        opts.write_number(row, 1, len(levels_of[occupation]))
+        for col, level in enumerate(levels_of[occupation], start=2):
+            opts.write_string(row, col, level)
+    if occupations:
+        n = len(occupations)
+        occupation_col = "ABCDEF"[_COLUMN_INDEX[COL_OCCUPATION]]
+        names = f"'{SHEET_OPTIONS}'!$A$1:$A${n}"
+        ws.data_validation(1, _COLUMN_INDEX[COL_OCCUPATION], last - 1, _COLUMN_INDEX[COL_OCCUPATION], {
+            "validate": "list", "source": "=" + names, "ignore_blank": True,
+            "error_title": COL_OCCUPATION, "error_message": f"请从下拉列表中选择{COL_OCCUPATION}",
         })
+        if any(levels_of.values()):
+            at = f"MATCH(${occupation_col}2,{names},0)"
+            count = f"INDEX('{SHEET_OPTIONS}'!$B$1:$B${n},{at})"
+            ws.data_validation(1, _COLUMN_INDEX[COL_LEVEL], last - 1, _COLUMN_INDEX[COL_LEVEL], {
+                "validate": "list", "source": f"=OFFSET('{SHEET_OPTIONS}'!$C$1,{at}-1,0,1,MAX(1,{count}))",
+                "ignore_blank": True, "error_title": COL_LEVEL,
+                "error_message": f"请先选择{COL_OCCUPATION}，再从下拉列表中选择该职业(工种)的{COL_LEVEL}；"
+                                 "不分等级的职业(工种)等级留空",
+            })
     opts.hide()
 
     help_ws.set_column(0, 0, 110)
@@ -692,6 +707,35 @@ def _check_row(
 # --- exports (SPEC §11) ----------------------------------------------------------
 
 
+# column widths of an export, in Excel's character units: wide enough for what the column holds
+# (an ID number's 18 digits, a company's name), never a sheet of cut-off cells; CJK characters
+# count double. Capped, so one long text does not push the others off the screen.
+WIDTH_PADDING = 2
+WIDTH_MAX = 60
+DATE_WIDTH = 10  # 2024-03-01
+DATETIME_WIDTH = 19  # 2024-03-01 09:30:00
+
+
+def display_width(text: str) -> int:
+    """How many character cells ``text`` takes in a spreadsheet: wide (CJK) characters two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _cell_width(value) -> int:
+    if isinstance(value, datetime):
+        return DATETIME_WIDTH
+    if isinstance(value, date):
+        return DATE_WIDTH
+    return display_width(str(value))
+
+
+def local_time(value: datetime) -> datetime:
+    """A stored timestamp (naive UTC, as every table keeps it) in Beijing time, as the pages show it."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(PROVINCE_TZ).replace(tzinfo=None)
+
+
 def write_xlsx(
     path: str,
     headers: Sequence[str],
@@ -709,6 +753,11 @@ def write_xlsx(
     byte is sent (issue 16): the rows are read inside the request or job that owns the database
     session, and the response then streams a finished file with no transaction open.
     ``progress(rows_written)`` is called every ``every`` rows (an export job's progress bar).
+
+    As an official opens it (issue 17): timestamps in Beijing time, as the pages show them (the
+    tables store naive UTC); the header row frozen with a filter on every column; each column as
+    wide as its header and the widest value written (xlsxwriter writes the column widths and the
+    filter when the file is closed, so constant memory mode can measure while it streams).
     """
     text_cols = set(text_columns)
     wb = xlsxwriter.Workbook(path, {
@@ -723,17 +772,20 @@ def write_xlsx(
     text = wb.add_format({"num_format": "@"})
     date_fmt = wb.add_format({"num_format": "yyyy-mm-dd"})
     datetime_fmt = wb.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    widths = [display_width(str(title)) for title in headers]
     for col, title in enumerate(headers):
         ws.write_string(0, col, str(title), bold)
-        ws.set_column(col, col, 20 if col in text_cols else 14, text if col in text_cols else None)
+    ws.freeze_panes(1, 0)
     written = 0
     for r, row in enumerate(rows, start=1):
         for c, value in enumerate(row):
             if value is None or value == "":
                 continue
             if c in text_cols:
-                ws.write_string(r, c, str(value), text)
+                value = str(value)
+                ws.write_string(r, c, value, text)
             elif isinstance(value, datetime):
+                value = local_time(value)
                 ws.write_datetime(r, c, value, datetime_fmt)
             elif isinstance(value, date):
                 ws.write_datetime(r, c, value, date_fmt)
@@ -743,8 +795,18 @@ def write_xlsx(
                 ws.write_number(r, c, value)
             else:
                 ws.write_string(r, c, str(value))
+            # measured only when it could be wider than the widest so far (at most two cells a
+            # character): after the first rows most cells cost one comparison
+            if c < len(widths) and (not isinstance(value, str) or 2 * len(value) > widths[c]):
+                width = _cell_width(value)
+                if width > widths[c]:
+                    widths[c] = width
         written = r
         if progress is not None and r % every == 0:
             progress(r)
+    for col, width in enumerate(widths):
+        ws.set_column(col, col, min(width + WIDTH_PADDING, WIDTH_MAX), text if col in text_cols else None)
+    if headers:
+        ws.autofilter(0, 0, written, len(headers) - 1)
     wb.close()
     return written

@@ -21,16 +21,36 @@ def scope_pairs(session: Session, org: Organization) -> set[tuple[int, int | Non
 
 
 def scope_name_pairs(session: Session, org: Organization) -> list[tuple[str, str | None]]:
-    """The same pairs by name, in code order: what the template's dropdowns offer."""
+    """The same pairs by name, occupations in code order and each one's levels from 初级 to 高级技师
+    (level codes 5 … 1): what the template's dropdowns offer, in that order."""
     rows = session.execute(
         select(Occupation.name, Level.name)
         .select_from(ScopeItem)
         .join(Occupation, Occupation.id == ScopeItem.occupation_id)
         .outerjoin(Level, Level.id == ScopeItem.level_id)
         .where(ScopeItem.organization_id == org.id)
-        .order_by(Occupation.code, Level.code)
+        .order_by(Occupation.code, Level.code.desc())
     )
     return [(o, lv) for o, lv in rows]
+
+
+def scope_choices(session: Session, org: Organization) -> list[tuple[Occupation, list[Level]]]:
+    """The online candidate editor's choices: each occupation in ``org``'s scope (code order) with
+    its levels in the scope, from 初级 to 高级技师 (level codes 5 … 1); a post without levels has none."""
+    rows = session.execute(
+        select(Occupation, Level)
+        .select_from(ScopeItem)
+        .join(Occupation, Occupation.id == ScopeItem.occupation_id)
+        .outerjoin(Level, Level.id == ScopeItem.level_id)
+        .where(ScopeItem.organization_id == org.id)
+        .order_by(Occupation.code, Level.code.desc())
+    )
+    choices: dict[int, tuple[Occupation, list[Level]]] = {}
+    for occupation, level in rows:
+        entry = choices.setdefault(occupation.id, (occupation, []))
+        if level is not None:
+            entry[1].append(level)
+    return list(choices.values())
 
 
 def lookup_tables(session: Session):

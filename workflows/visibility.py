@@ -280,6 +280,13 @@ def register(model, rule) -> None:
     RULES[model] = rule
 
 
+def history_clause(user, model, ident: int):
+    """操作日志 rows about one row (数据维护's corrections shown on its page): seen by whoever may
+    see the row now, whoever wrote them — not only by the readers of the writer's 操作日志."""
+    return and_(AuditLog.object_type == model.__tablename__, AuditLog.object_id == ident,
+                exists().where(model.id == ident, clause(user, model)))
+
+
 def clause(user, model):
     """The visibility predicate of ``model`` for ``user``; unknown models are invisible."""
     if user is None or not getattr(user, "is_authenticated", False):

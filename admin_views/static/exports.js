@@ -1,5 +1,6 @@
 /* 我的导出 (issue 16): move the progress bars of jobs in flight without reloading the page;
-   reload once a job has finished or failed, so its 下载 button or its message appears. */
+   reload once a job has finished or failed, naming it (?finished=…), so its 下载 button and
+   「导出成功」 (or its failure) appear. */
 (function () {
   "use strict";
   var script = document.getElementById("exports-script");
@@ -24,12 +25,12 @@
       .then(function (data) {
         var byId = {};
         data.jobs.forEach(function (job) { byId[String(job.id)] = job; });
-        var ended = false;
+        var ended = [];
         waiting.forEach(function (el) {
           var job = byId[el.getAttribute("data-job")];
           if (!job) { return; }
           if (job.status !== el.getAttribute("data-status") && job.status !== "queued" && job.status !== "running") {
-            ended = true;
+            ended.push(job.id);
             return;
           }
           el.setAttribute("data-status", job.status);
@@ -40,7 +41,12 @@
           var badge = document.querySelector('.job-status[data-job="' + job.id + '"]');
           if (badge) { badge.textContent = job.label; }
         });
-        if (ended) { window.location.reload(); return; }
+        if (ended.length) {
+          var next = new URL(window.location.href);
+          next.searchParams.set("finished", ended.join(","));
+          window.location.replace(next.toString());
+          return;
+        }
         window.setTimeout(poll, 1500);
       })
       .catch(function () { window.setTimeout(poll, 5000); });

@@ -338,6 +338,61 @@ def test_edit_candidate_online_with_the_import_rules(login, session):
     assert batch.candidate_count == count + 1
 
 
+def test_the_online_editor_offers_only_the_institutions_scope(login, session):
+    """在线编辑 (issue 17 item 12): 职业(工种) only the scope's; 等级 the chosen one's scope levels from
+    初级 to 高级技师 (data-scope for candidate-form.js); a forged pair outside it is refused, nothing saved."""
+    import html as htmllib
+    import json
+
+    from models import Level, Occupation, ScopeItem
+
+    batch = draft_of(session, "inst_jinan")
+    org = batch.institution
+    client = login("inst_jinan")
+    page = client.get(f"/admin/batch/candidate/edit/?id={batch.id}").get_data(as_text=True)
+    form = re.search(r'<select[^>]*id="c-occupation".*?</select>', page, re.S).group(0)
+    offered = set(re.findall(r'<option value="\d+"\s*>([^<]+)</option>', form))
+    in_scope = set(session.scalars(select(Occupation.name).join(ScopeItem, ScopeItem.occupation_id == Occupation.id)
+                                   .where(ScopeItem.organization_id == org.id)))
+    assert offered == in_scope and "木工" not in offered  # 木工: the direct institution's only
+    scope = json.loads(htmllib.unescape(re.search(r'data-scope="([^"]*)"', form).group(1)))
+    codes = {lv.id: lv.code for lv in session.scalars(select(Level))}
+    for occupation_id, levels in scope.items():
+        pairs = {(int(occupation_id), lv_id) for lv_id, _ in levels}
+        held = set(session.execute(select(ScopeItem.occupation_id, ScopeItem.level_id).where(
+            ScopeItem.organization_id == org.id, ScopeItem.occupation_id == int(occupation_id))))
+        assert pairs == {p for p in held if p[1] is not None}
+        assert [codes[lv_id] for lv_id, _ in levels] == sorted((codes[i] for i, _ in levels), reverse=True)  # 初级 first
+    assert "candidate-form.js" in page
+    # with an occupation chosen (a candidate being edited), its own levels only, 初级 first
+    candidate = batch.candidates[0]
+    page = client.get(f"/admin/batch/candidate/edit/?id={batch.id}&candidate_id={candidate.id}").get_data(as_text=True)
+    level_select = re.search(r'<select[^>]*id="c-level".*?</select>', page, re.S).group(0)
+    shown = [int(v) for v in re.findall(r'<option value="(\d+)"', level_select)]
+    assert shown == [lv_id for lv_id, _ in scope[str(candidate.occupation_id)]]
+    # the server's own check: a pair outside the scope is refused whatever the form offered
+    wood = session.scalar(select(Occupation).where(Occupation.name == "木工"))
+    count = batch.candidate_count
+    resp = client.post("/admin/batch/candidate/edit/", {
+        "id": batch.id, "name": "范围外", "id_number": new_id(), "occupation_id": wood.id,
+        "level_id": min(codes, key=lambda i: codes[i])}, follow_redirects=True)
+    assert "职业(工种)等级不在本机构职业(工种)范围内" in flashes(resp)
+    session.refresh(batch)
+    assert batch.candidate_count == count
+
+
+def test_the_template_lists_each_occupations_levels_in_order(login, session):
+    """示例文档 (issue 17 item 12): 等级 depends on the chosen 职业(工种), levels from 初级 to 高级技师."""
+    wb = load_workbook(io.BytesIO(login("inst_jinan").get("/admin/batch-create/template.xlsx").data))
+    order = ["初级工(五级)", "中级工(四级)", "高级工(三级)", "技师(二级)", "高级技师(一级)"]
+    rows = [[c.value for c in row if c.value is not None] for row in wb["选项"].iter_rows()]
+    assert rows
+    for name, count, *levels in rows:
+        assert len(levels) == count and levels == sorted(levels, key=order.index), name
+    validations = {str(dv.sqref)[:2]: dv.formula1 for dv in wb.worksheets[0].data_validations.dataValidation}
+    assert validations["F2"].startswith("OFFSET('选项'!$C$1,MATCH($E2,")
+
+
 def test_candidates_of_a_batch_under_review_cannot_be_edited(login, session):
     batch = batch_in(session, "inst_jinan", BatchStatus.authority_review)
     candidate = batch.candidates[0]

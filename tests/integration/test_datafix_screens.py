@@ -61,3 +61,50 @@ def test_others_are_refused_and_forged_ids_are_404(login, session):
     assert resp.status_code == 400
     db.session.expire_all()
     assert holder(session).name != "无令牌"
+
+
+# -- the history on the record itself (issue 17 item 11) ------------------------------------------
+
+
+def _history(text: str) -> str:
+    import re
+
+    found = re.search(r'id="datafix-history".*?</table>', text, re.S)
+    assert found, "no 数据维护 history on the page"
+    return found.group(0)
+
+
+def test_a_corrected_certificate_shows_its_corrections_on_its_page(login, session):
+    jinan = user(session, "jinan").organization
+    cert = session.scalars(select(Certificate).where(Certificate.authority_id == jinan.id)).first()
+    before = cert.issue_date.isoformat()
+    client = login("province")
+    url = f"/admin/data_fix/edit/?certificate_id={cert.id}"
+    client.post(url, {"certificate_id": str(cert.id), "issue_date": "2020-02-03",
+                      "valid_until": cert.valid_until.isoformat() if cert.valid_until else "",
+                      "endorsement_count": str(cert.endorsement_count), "reason": "发证日期录入错误"}, token_from=url)
+    me = user(session, "province")
+    for page in (client.get(url), client.get(f"/admin/certificate_library/details/?id={cert.id}")):
+        table = _history(page.get_data(as_text=True))
+        for text in ("字段", "修改前", "修改后", "原因", "操作人", "时间",
+                     "发证日期", before, "2020-02-03", "发证日期录入错误", me.name):
+            assert text in table, text
+    # the city authority that may open the certificate sees its corrections too (the province wrote
+    # them: they are the certificate's history, not only the province's 操作日志)
+    assert "发证日期录入错误" in _history(login("jinan").get(f"/admin/certificate/details/?id={cert.id}")
+                                   .get_data(as_text=True))
+    # one who may not open the certificate gets a 404, not its history
+    assert login("qingdao").get(f"/admin/certificate/details/?id={cert.id}").status_code == 404
+
+
+def test_a_corrected_organization_shows_its_corrections_and_others_none(login, session):
+    org = user(session, "inst_jinan").organization
+    client = login("province")
+    url = f"/admin/data_fix/edit/?organization_id={org.id}"
+    client.post(url, {"organization_id": str(org.id), "contact": "王联系", "reason": "联系人变更"}, token_from=url)
+    text = client.get(f"/admin/institution_manage/details/?id={org.id}").get_data(as_text=True)
+    table = _history(text)
+    assert "联系人" in table and "王联系" in table and "联系人变更" in table
+    # an organization never corrected: the empty history, not another's
+    other = user(session, "qingdao").organization
+    assert "暂无数据维护记录" in _history(client.get(f"/admin/authority_manage/details/?id={other.id}").get_data(as_text=True))

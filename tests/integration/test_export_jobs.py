@@ -154,3 +154,64 @@ def test_an_export_without_its_csrf_token_changes_nothing(app, login, session):
     assert resp.status_code == 400 and "安全令牌" in resp.get_data(as_text=True)
     assert session.scalar(select(func.count()).select_from(Job)) == 0
     assert session.scalar(select(func.count()).select_from(AuditLog).where(AuditLog.kind == Kind.EXPORT)) == 0
+
+
+# -- as an official opens it (issue 17 item 13) -------------------------------------------------------
+
+
+def test_the_registered_export_opens_as_the_page_shows_it(app, login, session):
+    """注册人员查询: 注册时间 in Beijing time as on the page (it was 8 hours behind), the header frozen
+    with a filter, 身份证号 / 注册编号 / 聘用企业 wide enough for what they hold."""
+    import re
+
+    from models import Registration
+    from models.base import format_local
+    from workflows.excel import display_width
+
+    browser = login("enterprise")
+    page = browser.get("/admin/registered/").get_data(as_text=True)
+    resp = browser.post("/admin/registered/export.xlsx", {"export_token": "abcdEFGH1234"},
+                        token_from="/admin/registered/")
+    assert resp.status_code == 200
+    ws = openpyxl.load_workbook(io.BytesIO(resp.data)).active
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["姓名", "身份证号", "注册专业", "注册编号", "聘用企业"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == f"A1:{chr(64 + len(header))}{ws.max_row}"
+    body = list(ws.iter_rows(min_row=2, values_only=True))
+    assert body, "the demo enterprise has registered persons"
+    for col, name in ((2, "身份证号"), (4, "注册编号"), (5, "聘用企业")):
+        letter = chr(64 + col)
+        widest = max(display_width(str(r[col - 1] or "")) for r in body)
+        assert ws.column_dimensions[letter].width >= min(widest + 2, 60), name
+    number_col, time_col = header.index("注册编号"), header.index("注册时间")
+    for r in body:
+        reg = session.scalars(select(Registration).where(Registration.registration_number == r[number_col])).one()
+        shown = format_local(reg.decided_at)
+        assert r[time_col].strftime("%Y-%m-%d %H:%M:%S") == shown  # the page's Beijing time
+        assert shown[:16] in page or len(body) > 20
+    # the page that asked says 「导出成功」: the download names its token (admin.js shows the message)
+    cookie = re.search(r"export_done=([^;]+)", resp.headers["Set-Cookie"]).group(1)
+    assert cookie == f"abcdEFGH1234.{len(body)}"
+    assert "Max-Age=120" in resp.headers["Set-Cookie"] and "HttpOnly" not in resp.headers["Set-Cookie"]
+
+
+def test_a_forged_export_token_sets_no_cookie(app, login):
+    browser = login("inst_jinan")
+    for token in ("", "short", "x" * 41, "a;b=c<script>"):
+        resp = browser.post("/admin/certificate/export.xlsx", {"export_token": token})
+        assert resp.status_code == 200 and "export_done" not in resp.headers.get("Set-Cookie", ""), token
+
+
+def test_a_finished_job_says_export_succeeded_on_my_exports(app, login, session):
+    browser = login("province")
+    app.config["EXPORT_INLINE_MAX_ROWS"] = 1
+    browser.post(LIBRARY + "export.xlsx?search=张")
+    job = session.scalars(select(Job)).one()
+    session.commit()  # the test's read ends before the worker writes
+    assert run_jobs(app) == 1
+    session.expire_all()
+    page = browser.get(f"/admin/my_export/?finished={job.id}").get_data(as_text=True)
+    assert f"导出成功：证书库，共 {job.total:,} 条" in page
+    # another user's job id says nothing; nonsense is ignored
+    other = login("jinan").get(f"/admin/my_export/?finished={job.id},abc,-1").get_data(as_text=True)
+    assert "导出成功" not in other

@@ -181,22 +181,93 @@ def test_details_of_a_foreign_row_is_404(login, world):
     {"name": {"before": "张三", "after": "李四"}, "phone": {"before": None, "after": "13800000000"}},
     {"before": {"name": "张三", "phone": None}, "after": {"name": "李四", "phone": "13800000000"}},
 ])
-def test_details_show_an_edit_as_before_and_after(login, session, detail):
+def test_details_show_an_edit_as_before_and_after_in_chinese(login, session, detail):
     made = row(session, user(session, "jinan"), "修改人员信息", detail=detail)
+    made.object_type, made.object_id = "person", user(session, "person").person_id
     session.commit()
     text = page(login("jinan").get(f"{URL}details/?id={made.id}"))
     table = re.search(r'id="audit-detail-changes".*?</table>', text, re.S).group(0)
     assert "字段" in table and "修改前" in table and "修改后" in table
-    assert re.search(r"<td>name</td><td>张三</td><td>李四</td>", table)
-    assert re.search(r"<td>phone</td><td>（空）</td><td>13800000000</td>", table)
-    assert "修改人员信息" in text
+    assert re.search(r"<td>姓名</td><td>张三</td><td>李四</td>", table)
+    assert re.search(r"<td>手机号</td><td>（空）</td><td>13800000000</td>", table)
+    assert "修改人员信息" in text and "<td>name</td>" not in text
 
 
-def test_details_show_other_detail_as_json(login, session):
-    made = row(session, user(session, "jinan"), "数据维护", kind=Kind.DATA_FIX, detail={"count": 3, "ids": [1, 2]})
+def test_details_show_other_detail_in_chinese_never_json(login, session):
+    made = row(session, user(session, "jinan"), "数据维护", kind=Kind.DATA_FIX,
+               detail={"reason": "录入错误", "issue_date": {"before": "2024-01-01", "after": "2024-01-02"},
+                       "count": 3, "ids": [1, 2]})
     session.commit()
     text = page(login("jinan").get(f"{URL}details/?id={made.id}"))
-    assert 'id="audit-detail-json"' in text and '"count": 3' in text and "数据维护" in text
+    assert "audit-detail-json" not in text and '"count"' not in text and "{" not in re.sub(
+        r"<script.*?</script>|<style.*?</style>", "", text, flags=re.S).split('id="audit-detail-changes"')[1]
+    assert re.search(r"<td>发证日期</td><td>2024-01-01</td><td>2024-01-02</td>", text)
+    assert re.search(r"<th>原因</th><td>录入错误</td>", text) and re.search(r"<th>数量</th><td>3</td>", text)
+    assert re.search(r"<th>记录号</th><td>1、2</td>", text)
+
+
+def test_details_name_the_object_not_its_table_and_id(login, session):
+    person = user(session, "person").person
+    made = row(session, user(session, "province"), "数据维护：人员")
+    made.object_type, made.object_id = "person", person.id
+    gone = row(session, user(session, "province"), "删除机构")
+    gone.object_type, gone.object_id = "organization", 99999999
+    export = row(session, user(session, "province"), "导出注册人员", kind=Kind.EXPORT)
+    export.object_type = "registered"
+    session.commit()
+    client = login("province")
+    text = page(client.get(f"{URL}details/?id={made.id}"))
+    assert f"人员：{person.name}" in text and "person #" not in text
+    assert "机构（记录 99999999，已删除或无权查看）" in page(client.get(f"{URL}details/?id={gone.id}"))
+    assert "列表：注册人员查询" in page(client.get(f"{URL}details/?id={export.id}"))
+
+
+def test_every_row_written_in_a_request_has_the_client_ip(login, session):
+    """A log() call that names no IP (a workflow's edit) still records the request's address;
+    a row written outside a request (the job worker, the CLI) shows 「—（系统）」."""
+    client = login("province")
+    url = f"/admin/data_fix/edit/?person_id={user(session, 'person').person_id}"
+    person = user(session, "person").person
+    client.post(url, {"person_id": str(person.id), "name": "张建业", "id_number": person.id_number,
+                      "phone": person.phone or "", "employer_name": "", "reason": "姓名录入错误"}, token_from=url)
+    fixed = session.scalars(select(AuditLog).where(AuditLog.kind == Kind.DATA_FIX).order_by(AuditLog.id.desc())).first()
+    assert fixed is not None and fixed.ip == "127.0.0.1"
+    system = row(session, user(session, "province"), "日志-后台任务", kind=Kind.EXPORT)
+    session.commit()
+    assert system.ip is None
+    text = page(client.get(URL + "?search=日志-后台任务"))
+    assert "—<small" in text and "（系统）" in text
+    sheet = load_workbook(io.BytesIO(client.post(URL + "export.xlsx?search=日志-后台任务").data)).active
+    assert [r[6] for r in sheet.iter_rows(min_row=2, values_only=True)] == ["—（系统）"]
+
+
+def test_search_finds_a_name_in_the_summary(login, session, world):
+    me = user(session, "jinan")
+    row(session, me, "数据维护：人员「欧阳测试 370102199001010012」修改姓名")
+    session.commit()
+    client = login("jinan")
+    text = page(client.get(URL + "?search=欧阳测试"))
+    assert "欧阳测试 370102199001010012" in text and not summaries(text, world)
+    assert "欧阳测试" in page(client.get(URL + "?search=370102199001010012"))
+    # still through visibility: another city's authority does not find it
+    assert "370102199001010012" not in page(login("qingdao").get(URL + "?search=欧阳测试"))
+    # a wildcard is a character, not a pattern
+    assert not summaries(page(client.get(URL + "?search=日志%25机构")), world)
+
+
+def test_summary_search_reads_a_bounded_run_of_rows(login, session, monkeypatch):
+    import admin_views.logs as logs
+
+    me = user(session, "province")
+    old = row(session, me, "日志-欧阳旧名", at=datetime(2099, 1, 1, 1, 0, 0))  # the first row of its day
+    for i in range(3):
+        row(session, me, f"日志-较新{i}")
+    session.commit()
+    monkeypatch.setattr(logs, "SUMMARY_SEARCH_ROWS", 2)
+    client = login("province")
+    assert old.summary not in page(client.get(URL + "?search=欧阳旧名"))  # beyond the newest two rows
+    # from a 开始日期 on, as many rows: the old row is found again
+    assert old.summary in page(client.get(URL + "?search=欧阳旧名&start=2099-01-01"))
 
 
 # -- export and read-only -----------------------------------------------------------------------
@@ -249,3 +320,10 @@ def test_a_real_failed_sign_in_appears_for_the_province(browser, login, session)
     text = page(client.get(URL + "?kind=login_fail"))
     assert "登录失败" in text and failed.summary in text and "jinan" in text
     assert failed.summary in page(client.get(URL + "?search=jinan&kind=login_fail"))
+
+
+def test_search_finds_a_sign_in_under_an_unknown_username(browser, login, session):
+    browser.post("/login", {"username": "ghost_user", "password": "Wrong@2026"}, token_from="/login")
+    text = page(login("province").get(URL + "?search=ghost_user"))
+    table = text.split("model-list")[1]
+    assert "登录失败：用户名不存在" in table and "ghost_user" in table

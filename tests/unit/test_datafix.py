@@ -109,3 +109,21 @@ def test_nothing_changed_is_said(s):
 def test_only_the_provinces_administrator_may_fix(s, who):
     with pytest.raises(WorkflowError, match="无权进行数据维护"):
         fix(s, user(s, who), "candidate", s.scalars(select(Candidate)).first(), {"name": "改名"}, "原因")
+
+
+def test_corrections_are_the_records_history_for_whoever_may_see_it(s):
+    from workflows.datafix import corrections
+
+    person = holder(s)
+    old_name, province = person.name, user(s, "province")
+    fix(s, province, "person", person, {"name": "张建业", "phone": "13900000001"}, "姓名录入错误")
+    fix(s, province, "person", person, {"name": "张建国"}, "再次更正")
+    found = corrections(s, province, person)
+    assert [(c.field, c.before, c.after, c.reason) for c in found] == [
+        ("姓名", "张建业", "张建国", "再次更正"),  # newest first
+        ("姓名", old_name, "张建业", "姓名录入错误"), ("手机号", found[2].before, "13900000001", "姓名录入错误")]
+    assert {c.actor for c in found} == {province.name}
+    assert corrections(s, user(s, "person"), person)  # the holder sees their own record's history
+    assert corrections(s, user(s, "qingdao"), person) == []  # one who may not see the person: nothing
+    other = s.scalars(select(Person).where(Person.id != person.id)).first()
+    assert corrections(s, province, other) == []  # another record's history is not this one's

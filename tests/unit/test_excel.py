@@ -17,6 +17,7 @@ from workflows.excel import (
     CandidateRow,
     RowError,
     build_candidate_template,
+    display_width,
     parse_candidate_upload,
     write_xlsx,
 )
@@ -104,10 +105,27 @@ def test_template_dropdowns_reference_the_hidden_list(template):
     assert set(validations) == {"E2:E10001", "F2:F10001"}
     assert validations["E2:E10001"].type == "list"
     assert validations["E2:E10001"].formula1 == "'选项'!$A$1:$A$3"
-    assert validations["F2:F10001"].formula1 == "'选项'!$B$1:$B$2"
     options = wb["选项"]
-    assert [options.cell(r, 1).value for r in (1, 2, 3)] == ["砌筑工", "钢筋工", "施工员"]
-    assert [options.cell(r, 2).value for r in (1, 2)] == ["初级工(五级)", "中级工(四级)"]
+    # one row per occupation: its name, its number of levels, its levels in the scope's order
+    assert [[c.value for c in row if c.value is not None] for row in options.iter_rows()] == [
+        ["砌筑工", 2, "初级工(五级)", "中级工(四级)"], ["钢筋工", 1, "初级工(五级)"], ["施工员", 0]]
+
+
+def test_template_level_dropdown_depends_on_the_chosen_occupation(template):
+    """等级 lists only the levels the row's 职业(工种) has in the scope (a dependent list): OFFSET to the
+    occupation's row of 选项, as wide as its count; relative to the row ($E2), so each row its own."""
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    levels = {str(dv.sqref): dv for dv in wb["合格人员"].data_validations.dataValidation}["F2:F10001"]
+    at = "MATCH($E2,'选项'!$A$1:$A$3,0)"
+    assert levels.type == "list"
+    assert levels.formula1 == f"OFFSET('选项'!$C$1,{at}-1,0,1,MAX(1,INDEX('选项'!$B$1:$B$3,{at})))"
+    assert len(levels.formula1) < 255  # Excel's limit on a validation formula
+    assert "请先选择职业(工种)" in levels.error
+    # evaluated by hand as Excel would for a row choosing 砌筑工: the row's levels, 初级 first
+    options = wb["选项"]
+    row = [options.cell(r, 1).value for r in (1, 2, 3)].index("砌筑工") + 1
+    count = options.cell(row, 2).value
+    assert [options.cell(row, 3 + i).value for i in range(count)] == ["初级工(五级)", "中级工(四级)"]
 
 
 def test_template_instructions(template):
@@ -381,9 +399,44 @@ def test_write_xlsx_keeps_text_as_text(tmp_path):
     assert ws["B3"].value == "00123"
     assert ws["C2"].value == "=1+1" and ws["C2"].data_type == "s"  # not a formula
     assert ws["C3"].value == "http://example.com" and ws["C3"].hyperlink is None
-    assert ws["D2"].value == datetime(2026, 1, 2) and ws["D3"].value == datetime(2026, 1, 2, 3, 4, 5)
+    # a date stays the date; a stored timestamp (naive UTC) is written in Beijing time, as pages show it
+    assert ws["D2"].value == datetime(2026, 1, 2) and ws["D3"].value == datetime(2026, 1, 2, 11, 4, 5)
     assert ws["E2"].value == 3 and ws["E3"].value == 2.5 and ws["F3"].value is True
     assert ws["F2"].value is None
+
+
+def test_write_xlsx_as_an_official_opens_it(tmp_path):
+    """Header frozen with a filter over every column; each column as wide as its widest content
+    (CJK characters count double): 身份证号, 注册编号, 聘用企业 are never cut off (issue 17 item 13)."""
+    company = "山东省济南市历下区某某建筑工程集团有限责任公司第一分公司"
+    rows = [
+        ["张三", "370102199003070256", "鲁1372024000123", company, datetime(2026, 1, 1, 20, 30), date(2029, 1, 1)],
+        ["欧阳娜娜", "37010219900307025X", "鲁1372024000124", "某公司", datetime(2026, 1, 2, 0, 0), None],
+    ]
+    headers = ["姓名", "身份证号", "注册编号", "聘用企业", "注册时间", "有效期至"]
+    path = tmp_path / "wide.xlsx"
+    write_xlsx(str(path), headers, rows, sheet_name="注册人员", text_columns={0, 1, 2, 3})
+    ws = openpyxl.load_workbook(path)["注册人员"]
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == "A1:F3"
+    width = {col: ws.column_dimensions[col].width for col in "ABCDEF"}
+    assert width["A"] >= 8 + 2  # 欧阳娜娜: four wide characters
+    assert width["B"] >= 18 + 2  # 18 digits
+    assert width["C"] >= display_width("鲁1372024000123") + 2
+    assert width["D"] >= display_width(company) + 2 or width["D"] >= 60
+    assert width["E"] >= 19 + 2 and width["F"] >= 10 + 2
+    assert width["A"] < width["B"] < width["D"]  # as wide as the content, not one width for all
+    assert ws["E2"].value == datetime(2026, 1, 2, 4, 30)  # Beijing time: the next morning
+    assert ws["E2"].number_format == "yyyy-mm-dd hh:mm:ss"
+    # an empty export: the header still frozen and filtered
+    write_xlsx(str(tmp_path / "empty.xlsx"), headers, [], text_columns={1})
+    ws = openpyxl.load_workbook(tmp_path / "empty.xlsx").active
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref == "A1:F1"
+    assert ws.column_dimensions["B"].width >= display_width("身份证号") + 2
+
+
+def test_display_width_counts_wide_characters_double():
+    assert display_width("abc") == 3 and display_width("身份证号") == 8 and display_width("鲁A１") == 5
 
 
 def test_write_xlsx_reports_progress_every_thousand_rows(tmp_path):

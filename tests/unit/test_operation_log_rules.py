@@ -6,7 +6,8 @@ from datetime import date, datetime
 
 import pytest
 
-from admin_views.logs import before_after_rows, kind_label, local_day_start_utc, parse_filters, show_value
+from admin_views.logs import detail_rows, kind_label, local_day_start_utc, parse_filters, show_value
+from workflows.audit import field_label
 
 
 def test_a_beijing_day_starts_at_16_utc_the_day_before():
@@ -36,15 +37,46 @@ def test_what_cannot_be_used_is_dropped_and_said(args, kept, message):
         assert getattr(found, name) == kept.get(name)
 
 
-def test_before_after_shapes():
-    assert before_after_rows({"name": {"before": "甲", "after": "乙"}}) == [("name", "甲", "乙")]
-    assert before_after_rows({"before": {"a": 1, "b": 2}, "after": {"b": 3, "c": 4}}) == [
-        ("a", 1, None), ("b", 2, 3), ("c", None, 4)]
-    assert before_after_rows({"before": None, "after": {"a": 1}}) == [("a", None, 1)]
-    for other in (None, {}, [], {"count": 3}, {"before": "x", "after": "y"}, {"a": {"before": 1}, "b": 2}):
-        assert before_after_rows(other) is None, other
+def test_before_after_shapes_in_chinese():
+    assert detail_rows({"name": {"before": "甲", "after": "乙"}}, "person") == ([("姓名", "甲", "乙")], [])
+    assert detail_rows({"name": {"before": "甲", "after": "乙"}, "phone": {"before": "1", "after": "2"}},
+                       "organization") == ([("名称", "甲", "乙"), ("联系电话", "1", "2")], [])
+    assert detail_rows({"before": {"phone": 1, "postcode": 2}, "after": {"postcode": 3, "contact": 4}}) == ([
+        ("手机号", "1", "（空）"), ("邮政编码", "2", "3"), ("联系人", "（空）", "4")], [])
+    assert detail_rows({"before": None, "after": {"id_number": "x"}}) == ([("身份证号", "（空）", "x")], [])
+    for nothing in (None, {}, []):
+        assert detail_rows(nothing) is None
+
+
+def test_other_detail_is_facts_in_chinese_never_json():
+    # 数据维护: the reason beside the changed fields
+    changes, facts = detail_rows({"reason": "录入错误", "issue_date": {"before": "2024-01-01", "after": "2024-01-02"}},
+                                 "certificate")
+    assert changes == [("发证日期", "2024-01-01", "2024-01-02")] and facts == [("原因", "录入错误")]
+    # a job's bookkeeping, a scope change, a print format: nested values joined, keys in Chinese
+    assert detail_rows({"worker": "host:1", "attempt": 2, "bytes": 100}) == (
+        [], [("处理进程", "host:1"), ("第几次执行", "2"), ("文件大小(字节)", "100")])
+    _, facts = detail_rows({"added": ["砌筑工 初级", "电工 中级"], "removed": [], "descendants": {"某机构": ["电工 中级"]}})
+    assert facts == [("新增", "砌筑工 初级、电工 中级"), ("删除", "（空）"), ("下级机构同时删除", "某机构：电工 中级")]
+    changes, _ = detail_rows({"before": None, "after": {"paper": [297, 210], "fields": {"name": [45, 52]}}},
+                             "print_format")
+    assert changes == [("纸张尺寸(毫米)", "（空）", "297 × 210"), ("打印位置(毫米)", "（空）", "姓名：45 × 52")]
+    # a key nobody labelled reads 其他, never an English name
+    assert detail_rows({"count": 3, "mystery_key": 1}) == ([], [("数量", "3"), ("其他", "1")])
+
+
+@pytest.mark.parametrize("key", [
+    # every key the workflows write into an operation-log row's detail (grep "detail=" workflows)
+    "name", "phone", "role", "permissions", "qualification_no", "code", "region_code", "contact", "address",
+    "postcode", "added", "removed", "descendants", "reason", "id_number", "employer_name", "issue_date",
+    "valid_until", "endorsement_count", "paper", "font", "qr", "fields", "worker", "attempt", "bytes",
+    "heartbeat_at", "rejected_request", "gender", "birth_date", "employer", "occupation", "level", "number",
+    "issuer", "qr_code",
+])
+def test_every_written_key_has_a_chinese_label(key):
+    assert not field_label(key).isascii() and field_label(key) != "其他"
 
 
 def test_labels_and_values():
     assert kind_label("login_fail") == "登录失败" and kind_label("mystery") == "mystery"
-    assert show_value(None) == "（空）" and show_value(True) == "是" and show_value([1, "甲"]) == '[1, "甲"]'
+    assert show_value(None) == "（空）" and show_value(True) == "是" and show_value([1, "甲"]) == "1、甲"
