@@ -5,7 +5,7 @@ A certificate's, a person's or an organization's details page lists the correcti
 large the log grows.
 
 Revision ID: a17c0ffee011
-Revises: c27fa9182f60
+Revises: b7e3f1a2c9d4
 Create Date: 2026-12-07 15:10:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = 'a17c0ffee011'
-down_revision = 'c27fa9182f60'
+down_revision = 'b7e3f1a2c9d4'
 branch_labels = None
 depends_on = None
 
