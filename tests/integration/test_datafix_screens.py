@@ -108,3 +108,18 @@ def test_a_corrected_organization_shows_its_corrections_and_others_none(login, s
     # an organization never corrected: the empty history, not another's
     other = user(session, "qingdao").organization
     assert "暂无数据维护记录" in _history(client.get(f"/admin/authority_manage/details/?id={other.id}").get_data(as_text=True))
+
+
+def test_a_corrected_person_shows_its_corrections_on_their_records_pages(login, session):
+    """人员详细信息 (the enterprise's 学员基本信息) and the holder's own 我的基本信息 carry the
+    person's 数据维护 history; an enterprise that does not employ them gets a 404, not the history."""
+    person = holder(session)
+    url = f"/admin/data_fix/edit/?person_id={person.id}"
+    resp = login("province").post(url, {"person_id": str(person.id), "name": "张建业", "id_number": person.id_number,
+                                        "phone": person.phone or "", "employer_name": "", "reason": "姓名录入错误"},
+                                  token_from=url, follow_redirects=True)
+    assert "已保存：姓名" in resp.get_data(as_text=True)
+    for who, page in (("enterprise", f"/admin/student/details/?id={person.id}"), ("person", "/admin/my_info/")):
+        table = _history(login(who).get(page).get_data(as_text=True))
+        assert "姓名" in table and "张建业" in table and "姓名录入错误" in table, who
+    assert login("enterprise2").get(f"/admin/student/details/?id={person.id}").status_code == 404
