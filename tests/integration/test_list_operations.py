@@ -13,6 +13,7 @@ from models import Certificate, Registration, RegistrationStatus, User
 from models.certificate import CertificateStatus
 from tests.factories import batch_in_state, issued_certificates, user
 from workflows.certificate import CERTIFICATE
+from workflows.privacy import mask_id_number
 from workflows.registration import REGISTRATION
 
 ACCOUNTS = ("province", "province_reviewer", "jinan", "inst_jinan", "direct_inst", "enterprise", "school",
@@ -88,8 +89,15 @@ def page(browser, url) -> tuple[str, ListPage]:
     return html, ListPage(html)
 
 
+def shown(person) -> str:
+    """How a list row reads its person: the name and the masked ID number (issue 17 item 15)."""
+    return f"{person.name} {mask_id_number(person.id_number)}"
+
+
 def list_views(app):
-    return [v for v in app.extensions["admin"][0]._views if isinstance(v, ModelView)]
+    """Every model view whose index is a list (我的基本信息's is the individual's one record)."""
+    return [v for v in app.extensions["admin"][0]._views
+            if isinstance(v, ModelView) and not getattr(v, "own_record", False)]
 
 
 def test_every_list_has_a_labelled_operations_column_and_a_batch_menu(app, login):
@@ -167,21 +175,21 @@ def test_registration_rows_offer_the_manuals_buttons(session, login):
                               .order_by(Registration.id)).first()
     browser = login("enterprise")
     _, listed = page(browser, "/admin/registration_manage/?tab=unreported")
-    number = unreported.person.id_number
+    number = shown(unreported.person)
     assert listed.labels(number) == ["查看", "上报", "退回"]
     assert listed.row(number)["ops"][1]["href"].endswith("#btn-report")
     assert 'id="btn-report"' in browser.get(listed.row(number)["ops"][1]["href"].split("#")[0]).get_data(
         as_text=True)
     _, listed = page(browser, "/admin/registration_manage/?tab=all")
-    assert listed.labels(approved.person.id_number) == ["查看"]
+    assert listed.labels(shown(approved.person)) == ["查看"]
 
     _, province = page(login("province"), "/admin/registration_review/?tab=unaccepted")
-    assert province.labels(waiting.person.id_number) == ["详情", "受理"]
+    assert province.labels(shown(waiting.person)) == ["详情", "受理"]
     REGISTRATION.fire(session, user(session, "province"), waiting, "province_accept")
     _, province = page(login("province"), "/admin/registration_review/?tab=accepted")
-    assert province.labels(waiting.person.id_number) == ["详情", "审查"]
+    assert province.labels(shown(waiting.person)) == ["详情", "审查"]
     _, ministry = page(login("ministry"), "/admin/registration_review/?tab=all")
-    assert waiting.person.id_number not in " ".join(r["text"] for r in ministry.rows)  # not its turn yet
+    assert shown(waiting.person) not in " ".join(r["text"] for r in ministry.rows)  # not its turn yet
 
 
 def test_the_certificate_library_offers_what_the_state_allows(session, login):
