@@ -12,8 +12,9 @@ function ``(page, base)`` brings the page to a state worth checking (a refusal, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pytest
 from sqlalchemy import select

@@ -20,7 +20,15 @@ from sqlalchemy import select
 
 from models import ApplicationItem, Certificate, Organization, Person, User, db
 from models.certificate import CertificateStatus
-from tests.browser.conftest import ARTIFACTS, flash, open_menu, playwright_unavailable, sign_in, sign_out, snapshot
+from tests.browser.conftest import (
+    ARTIFACTS,
+    flash,
+    open_menu,
+    playwright_unavailable,
+    sign_in,
+    sign_out,
+    snapshot,
+)
 from tests.samples import make_png
 
 try:
