@@ -69,6 +69,14 @@ def image_enlarged(page: Page, base: str) -> None:
     expect(page.locator("#image-modal")).to_be_visible()
     page.wait_for_timeout(400)  # the fade-in: axe measures contrast on what is painted
 
+def lost_picker(page: Page, base: str) -> None:
+    """选择遗失证书 of the enterprise's 补办 draft (证书管理 → 证书遗失重打申请 → 待提交 → 详情)."""
+    page.goto(f"{base}/admin/lost_reissue/")
+    page.locator("table.model-list tr", has_text="待提交").first.locator("a.row-details").click()
+    page.locator("#lost-pick").click()
+    expect(page.locator("table input.lost-check, #lost-none").first).to_be_attached()
+
+
 PUBLIC_PAGES = ["/login", "/forgot", "/register/enterprise", "/register/individual", "/verify"]
 
 # Pages every role has (the top bar's user menu): checked once, for the province.
@@ -102,6 +110,7 @@ ROLE_PAGES: dict[str, list[Entry]] = {
         First("/admin/certificate/", DETAILS), "/admin/review_change/", First("/admin/review_change/", DETAILS),
         "/admin/account_review/", "/admin/enterprise_change_review/", "/admin/institution_manage/",
         First("/admin/institution_manage/", DETAILS), "/admin/statistics/",
+        "/admin/city_enterprise/", First("/admin/city_enterprise/", DETAILS),
     ],
     "inst_jinan": [
         "/admin/", "/admin/batch-create/", "/admin/batch/", First("/admin/batch/", DETAILS),
@@ -120,9 +129,10 @@ ROLE_PAGES: dict[str, list[Entry]] = {
         First("/admin/staff/", EDIT), "/admin/registration_manage/", First("/admin/registration_manage/", DETAILS),
         "/admin/registered/", First("/admin/registered/", DETAILS), "/admin/expiring/", "/admin/appeal/",
         First("/admin/appeal/", DETAILS), First("/admin/business_apply/", "/reissue/"), image_enlarged,
+        "/admin/student/", First("/admin/student/", DETAILS), "/admin/lost_reissue/", lost_picker,
     ],
     "school": ["/admin/", "/admin/business_apply/", "/admin/application/", "/admin/user_manage/"],
-    "person": ["/admin/", "/admin/business_apply/", "/admin/application/", "/admin/declaration/",
+    "person": ["/admin/", "/admin/my_info/", "/admin/business_apply/", "/admin/application/", "/admin/declaration/",
                "/admin/declaration/declare/"],
     "ministry": ["/admin/", "/admin/registration_review/", First("/admin/registration_review/", DETAILS)],
 }
