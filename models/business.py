@@ -119,7 +119,7 @@ class ApplicationItem(db.Model):
     application_id: Mapped[int] = mapped_column(ForeignKey("certificate_application.id", ondelete="CASCADE"),
                                                 index=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate.id"), index=True)
-    new_certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"))
+    new_certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id"), index=True)
 
     application: Mapped[CertificateApplication] = relationship(back_populates="items")
     certificate = relationship("Certificate", foreign_keys=[certificate_id])

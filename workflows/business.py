@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from models import (
@@ -531,15 +531,22 @@ def describe(app: CertificateApplication) -> str:
     return app.explanation or ""
 
 
+def held_applications(session: Session, certificate_id: int) -> list[int]:
+    """The applications that held the certificate or issued it (a 补办's new one): two index lookups."""
+    return list(session.scalars(select(ApplicationItem.application_id).distinct().where(
+        or_(ApplicationItem.certificate_id == certificate_id, ApplicationItem.new_certificate_id == certificate_id))))
+
+
 def certificate_history(session: Session, user, certificate: Certificate) -> list[HistoryEntry]:
     """业务日志 (issue 17): the certificate's own transitions and every review step of every
     application that held it (filed, reviewed, approved or rejected: who, when, why), oldest
     first — one query, whatever the number of applications."""
+    held = held_applications(session, certificate.id)
     stmt = (select(TransitionLog, CertificateApplication)
             .outerjoin(CertificateApplication, and_(TransitionLog.object_type == BUSINESS.object_type,
                                                     CertificateApplication.id == TransitionLog.object_id))
             .options(joinedload(TransitionLog.actor), joinedload(TransitionLog.organization))
-            .where(certificate_history_clause(user, certificate.id))
+            .where(certificate_history_clause(user, certificate.id, held))
             .order_by(TransitionLog.id))
     entries = []
     for log, app in session.execute(stmt).all():
