@@ -376,8 +376,9 @@ class SecureModelView(AccessMixin, ModelView):
         return db.session.scalars(stmt.where(clause(current_user, Organization))).first()
 
     def load_rows(self, ids) -> dict:
-        """Rows of a bulk action's ``rowid`` values, through visibility (forged ids drop out)."""
-        return load_visible(db.session, current_user, self.model, ids)
+        """Rows of a bulk action's ``rowid`` values, through visibility and the view's ``row_clause``
+        (forged ids, and rows the view does not hold — another kind's application — drop out)."""
+        return load_visible(db.session, current_user, self.model, ids, self.row_clause())
 
     # -- search: exact predicates chosen by what the term looks like -----------------------
     def init_search(self):

@@ -198,9 +198,14 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
             self.column_filters = filters()
         super().__init__(CertificateApplication, **kwargs)
 
-    def scope_query(self, query):
+    def row_clause(self):
+        """A list of one kind (变更管理, 补办管理, 注销管理, 证书遗失重打申请) lists, opens and acts on
+        only that kind: another kind's id in its URL is a 404, as on the list."""
         if self.application_kind is not None:
-            query = query.where(CertificateApplication.kind == self.application_kind)
+            return CertificateApplication.kind == self.application_kind
+        return None
+
+    def scope_query(self, query):
         if self.submitted_only:  # 业务总览: 所有已发起证书业务 (003 §八.3), not the applicants' drafts
             query = query.where(CertificateApplication.status != A.draft)
         return query
@@ -464,10 +469,6 @@ class LostReissueView(ApplicationView):
     column_labels = {**ApplicationView.column_labels, "status": "审批状态"}
     # every row is a 补办 of this enterprise's employees: no 业务类型 nor 工作单位 column
     column_list = ("numbers", "holder", "submitted_at", "reviewed_at", "status", "reject_reason")
-
-    def row_clause(self):
-        """Only 补办 applications, on the details page and its forms as in the list."""
-        return CertificateApplication.kind == ApplicationKind.reissue
 
 
 def _tabs_for_applicant():

@@ -315,8 +315,9 @@ def get_visible(session: Session, user, model, ident, *, for_update: bool = Fals
     return obj
 
 
-def load_visible(session: Session, user, model, ids) -> dict:
-    """Rows of ``ids`` the user may see, keyed by the id string the form sent (bulk actions)."""
+def load_visible(session: Session, user, model, ids, where=None) -> dict:
+    """Rows of ``ids`` the user may see (and that meet ``where``, a view's own limit), keyed by the
+    id string the form sent (bulk actions)."""
     wanted = {}
     for raw in ids:
         try:
@@ -326,4 +327,6 @@ def load_visible(session: Session, user, model, ids) -> dict:
     if not wanted:
         return {}
     stmt = visible(user, select(model).where(model.id.in_(list(wanted))), model)
+    if where is not None:
+        stmt = stmt.where(where)
     return {wanted[obj.id]: obj for obj in session.scalars(stmt)}

@@ -845,3 +845,20 @@ def test_recent_employer_change_needs_the_social_security_box(login, session):
     assert "审核通过：操作成功" in flashes(resp), flashes(resp)
     session.refresh(app)
     assert app.status == A.approved and certificate.person.employer.code == "QY370102"
+
+
+@pytest.mark.parametrize("endpoint, other", [("review_change", ApplicationKind.reissue),
+                                             ("review_reissue", ApplicationKind.cancel),
+                                             ("review_cancel", ApplicationKind.change)])
+def test_a_review_list_of_one_kind_opens_and_moves_only_that_kind(login, session, endpoint, other):
+    """变更管理 / 补办管理 / 注销管理: another kind's application, its id typed into the URL or the
+    bulk action, is a 404 and stays where it was — as it is absent from the list."""
+    app = session.scalars(select(CertificateApplication).where(
+        CertificateApplication.kind == other,
+        CertificateApplication.status == ApplicationStatus.pending_authority)).first()
+    jinan = login("jinan")
+    assert jinan.get(f"/admin/review_{other.value}/details/?id={app.id}").status_code == 200  # its own list's
+    assert jinan.get(f"/admin/{endpoint}/details/?id={app.id}").status_code == 404
+    bulk(jinan, endpoint, "wf_authority_approve", app.id, follow_redirects=True)
+    session.expire_all()
+    assert session.get(CertificateApplication, app.id).status == ApplicationStatus.pending_authority
