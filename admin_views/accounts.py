@@ -158,7 +158,7 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
         return SmsResult(False, 502, "danger", exc.message, phone)
     db.session.commit()
     session[SMS_STATE] = {"phone": phone, "hint": code if shows_code(current_app.config) else None}
-    return SmsResult(True, 200, "success", f"验证码已发送至 {rules.mask_phone(phone)}，{ttl}分钟内有效", phone,
+    return SmsResult(True, 200, "success", f"验证码已发送至 {mask_phone(phone)}，{ttl}分钟内有效", phone,
                      code if shows_code(current_app.config) else None, resend)
 
 

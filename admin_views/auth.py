@@ -32,6 +32,7 @@ from models import User, db
 from models.base import OutOfRange, utcnow
 from workflows import WorkflowError, sessions
 from workflows import auth as rules
+from workflows.privacy import mask_phone
 from workflows.sms import get_sender, shows_code
 
 bp = Blueprint("auth", __name__)
@@ -300,7 +301,7 @@ def login_sms():
             session[SID] = sid
             session[LAST_SEEN] = now.isoformat()
             return redirect(target)
-    return render_template("auth/sms.html", form=form, phone=rules.mask_phone(user.phone),
+    return render_template("auth/sms.html", form=form, phone=mask_phone(user.phone),
                            hint=pending.get("hint") if _show_code() else None,
                            resend_url=url_for("auth.login_sms_resend"), back_url=url_for("auth.login"))
 
@@ -328,7 +329,7 @@ def _resend(user: User, purpose: str, key: str, pending: dict) -> None:
     if _show_code():
         pending["hint"] = code
     session[key] = pending
-    flash(f"验证码已重新发送至 {rules.mask_phone(user.phone)}", "success")
+    flash(f"验证码已重新发送至 {mask_phone(user.phone)}", "success")
 
 
 @bp.route("/logout", methods=["POST"])

@@ -19,8 +19,9 @@ from models.base import utcnow
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
-from workflows.auth import SmsThrottled, mask_phone
+from workflows.auth import SmsThrottled
 from workflows.enterprise import FormErrors
+from workflows.privacy import mask_phone
 from workflows.profile import (
     ORG_FIELDS,
     change_phone,

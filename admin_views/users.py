@@ -24,7 +24,7 @@ from models import Organization, User, db
 from models.org import OrgKind
 from models.user import PERMISSION_LABELS, Permission, Role
 from workflows import FormErrors, WorkflowError
-from workflows.auth import mask_phone
+from workflows.privacy import mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.users import (
     allowed_permissions,

@@ -35,7 +35,11 @@ class Kind:
 # Where a row's client IP comes from when the caller names none: admin_views installs the request's
 # address (set_ip_source); outside a request — the job worker, the CLI — there is none, and 操作日志
 # shows 「—（系统）」. workflows never read the request themselves (ARCHITECTURE).
-_ip_source: Callable[[], str | None] = lambda: None  # noqa: E731
+def _no_ip() -> str | None:
+    return None
+
+
+_ip_source: Callable[[], str | None] = _no_ip
 
 
 def set_ip_source(source: Callable[[], str | None]) -> None:

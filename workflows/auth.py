@@ -26,7 +26,6 @@ from models import AccountKind, AccountRequest, AccountStatus, OrgStatus, SmsCod
 from models.user import ACTIVE_PHONE_INDEX
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
-from workflows.privacy import mask_phone  # noqa: F401 (the sign-in screens' and logs' masked phone)
 from workflows.sms import SmsError, SmsMessage, deliver
 from workflows.validators import check_password_policy
 

@@ -23,12 +23,12 @@ from workflows.auth import (
     Purpose,
     binding_phone,
     issue_code,
-    mask_phone,
     phone_taken,
     verify_code,
 )
 from workflows.enterprise import FormErrors
 from workflows.organizations import apply_fields, read_fields
+from workflows.privacy import mask_phone
 from workflows.validators import check_phone
 
 NAME_MAX = 50

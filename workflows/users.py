@@ -27,7 +27,8 @@ from models.org import OrgKind
 from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
-from workflows.auth import PHONE_TAKEN, binding_phone, mask_phone, phone_taken
+from workflows.auth import PHONE_TAKEN, binding_phone, phone_taken
+from workflows.privacy import mask_phone
 from workflows.validators import check_password_policy, check_phone
 
 P = Permission

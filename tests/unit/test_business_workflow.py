@@ -1365,7 +1365,10 @@ def test_business_log_is_one_query_however_many_applications(rolled_session):
         s.expire_all()
         province, cert = user(s, "province"), s.get(Certificate, cert.id)
         statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
+
+        def listener(conn, cursor, statement, *rest):
+            statements.append(statement)
+
         event.listen(s.get_bind(), "before_cursor_execute", listener)
         try:
             entries = certificate_history(s, province, cert)
