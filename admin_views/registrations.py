@@ -173,12 +173,8 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
         return super().transition_view()
 
     def available_transitions(self, obj):
-        """Detail buttons: 上报 is a link to the commitment page (``may_report``); 申请撤回 is not
-        offered again once asked for, 同意撤回 only once asked for."""
-        asked = obj.withdraw_requested_at is not None
-        return [t for t in super().available_transitions(obj)
-                if t.name != "report" and not (t.name == "request_withdraw" and asked)
-                and not (t.name == "consent_withdraw" and not asked)]
+        """Detail buttons: 上报 is a link to the commitment page (``may_report``)."""
+        return [t for t in super().available_transitions(obj) if t.name != "report"]
 
     def row_transitions(self, row) -> list:
         """The 操作 column: 上报 too (点击某一人员操作列中的【上报】按钮，进入详情页面, 002 §3.1.4)."""

@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from models import Message, TransitionLog, User
+from models import TransitionLog, User
 from models.base import utcnow
 from models.user import Permission
-from workflows import NotFoundError, StaleObjectError, WorkflowError
+from workflows import NotFoundError, StaleObjectError, WorkflowError, messages
 from workflows.audit import Kind, log
 
 
@@ -31,10 +31,17 @@ class Guard:
 
     ``check(ctx)`` returns True (or None) when it holds, False to refuse with ``message``, or a
     string to refuse with that more specific message (e.g. naming the offending rows).
+
+    ``offer=True`` marks a condition on the row alone — no query, no reason, no data typed — that
+    also decides whether the transition is offered at all (as django-fsm's ``conditions``): 同意撤回
+    is not offered before the enterprise asks. ``available`` runs those, with ``ctx.session`` None.
+    The others are checks of what the row holds or the user typed, run when it fires: their button
+    stays, and pressing it says what is missing (「请先上传照片」), which a hidden button never would.
     """
 
     check: Callable[[Context], bool | str | None]
     message: str = "不满足操作条件"
+    offer: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,10 +157,26 @@ class Workflow:
             return False
         return bool(transition.who(user, obj))
 
-    def available(self, user: User, obj) -> list[Transition]:
-        """Transitions the user may fire on ``obj`` in its current state (guards not run)."""
+    def available(self, user: User, obj, *, manual: bool = True) -> list[Transition]:
+        """What ``user`` may do to ``obj`` now (django-fsm's ``get_available_user_*_transitions``):
+        the actor may fire it, the row is in one of its sources, and its ``offer`` guards hold.
+        Views offer exactly this (details buttons, the 操作 column); ``manual`` keeps out the
+        transitions only code fires. It reads nothing but the row: a list asks it for every row."""
         state = self.state_of(obj)
-        return [t for t in self.transitions.values() if state in t.sources and self.may(user, obj, t)]
+        return [t for t in self.transitions.values()
+                if (t.manual or not manual) and state in t.sources and self.may(user, obj, t)
+                and self._offered_on(user, obj, t, state)]
+
+    def allows(self, user: User, obj, name: str) -> bool:
+        """``name`` is among ``available(user, obj)``."""
+        return any(t.name == name for t in self.available(user, obj, manual=False))
+
+    @staticmethod
+    def _offered_on(user: User, obj, transition: Transition, state) -> bool:
+        if not any(g.offer for g in transition.guards):
+            return True
+        ctx = Context(None, user, obj, transition, state)
+        return all(g.check(ctx) in (True, None) for g in transition.guards if g.offer)
 
     def offered(self, user: User) -> list[Transition]:
         """Transitions the user could fire on some object: what list pages offer as actions."""
@@ -243,22 +266,11 @@ class Workflow:
 
     def _notify(self, ctx: Context, org_ids: Iterable[int], user_ids: Iterable[int] = ()) -> None:
         """我的消息 to the enabled users of the concerned organizations, and to named users."""
-        org_ids = {i for i in org_ids if i}
-        recipients = {i for i in user_ids if i}
-        if org_ids:
-            recipients.update(ctx.session.scalars(
-                select(User.id).where(User.organization_id.in_(org_ids), User.is_enabled.is_(True))))
-        recipients.discard(ctx.user.id)
-        if not recipients:
-            return
-        title = f"{self.title(ctx.obj)}：{ctx.transition.label}"
         body = f"{_label(ctx.from_state)} → {_label(ctx.transition.target_for(ctx.obj))}"
         if ctx.reason:
             body += f"；原因：{ctx.reason}"
-        for user_id in sorted(recipients):
-            ctx.session.add(
-                Message(user_id=user_id, title=title, body=body, object_type=self.object_type, object_id=ctx.obj.id)
-            )
+        messages.send(ctx.session, title=f"{self.title(ctx.obj)}：{ctx.transition.label}", body=body, obj=ctx.obj,
+                      object_type=self.object_type, org_ids=org_ids, user_ids=user_ids, besides=ctx.user.id)
 
     def fire_many(self, session: Session, user: User, objs_by_id: dict, ids: Iterable, name: str,
                   reason: str | None = None, **data) -> BulkResult:

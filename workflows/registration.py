@@ -231,10 +231,10 @@ REGISTRATION = Workflow(
                    permission=P.registration_review, needs_reason=True, reason_label="不予注册理由", danger=True,
                    effects=(_record_reason,), notify=_enterprise_and_province, notify_users=_declarant),
         Transition("request_withdraw", "申请撤回", WITHDRAWABLE, lambda reg: reg.status, who=_INDIVIDUAL,
-                   guards=(Guard(_withdraw_not_requested),), effects=(_request_withdraw,), notify=_enterprise,
+                   guards=(Guard(_withdraw_not_requested, offer=True),), effects=(_request_withdraw,), notify=_enterprise,
                    bulk=False, confirm="确定申请撤回该注册申报吗？撤回须企业同意。"),
         Transition("consent_withdraw", "同意撤回", WITHDRAWABLE, R.withdrawn, who=_ENTERPRISE,
-                   permission=P.registration_manage, guards=(Guard(_withdraw_requested),),
+                   permission=P.registration_manage, guards=(Guard(_withdraw_requested, offer=True),),
                    notify=lambda ctx: [_province_id(ctx.session)] if ctx.from_state == R.province_unaccepted
                    else [_ministry_id(ctx.session)], notify_users=_declarant),
     ],
