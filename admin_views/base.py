@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from urllib.parse import quote
@@ -543,14 +544,8 @@ class WorkflowModelView(SecureModelView):
         return [t for t in self.workflow.offered(current_user) if t.manual]
 
     def run_on_row(self, row_id, fn, success: str):
-        """Run a workflows.* change of one row's contents, commit, flash, back to its page."""
-        try:
-            fn()
-            db.session.commit()
-            flash(success, "success")
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        """Run a workflows.* change of one row's contents, report it, back to its page."""
+        perform(fn, success)
         return redirect(self.get_url(".details_view", id=row_id))
 
     # the details page offers a reason box on every transition, not only where it is mandatory
@@ -687,19 +682,43 @@ def submit_form(save, unsaved: str):
     Returns (saved, errors, values): values are what was typed, to fill the form again."""
     if request.method != "POST":
         return False, {}, None
+    done = perform(save, unsaved=unsaved)
+    return done.ok, done.errors, request.form
+
+
+@dataclass
+class Done:
+    """What ``perform`` did: ``ok``, the change's return value, and a refused form's field errors."""
+
+    ok: bool
+    value: object = None
+    errors: dict = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def perform(change, success: str | None = None, *, unsaved: str | None = None) -> Done:
+    """The one way a view runs an action and reports it: ``change()`` makes its changes through
+    workflows.*; they are committed and ``success`` is flashed (or, without one, the string
+    ``change`` returned). A refusal — any ``WorkflowError`` — rolls all of it back and flashes its
+    Chinese message, after ``unsaved`` where a form names what was not saved; ``FormErrors`` also
+    come back field by field. Nothing is half-written, and nothing is left unsaid."""
     try:
-        message = save()
+        value = change()
         db.session.commit()
-        flash(message, "success")
-        return True, {}, request.form
     except FormErrors as exc:
         db.session.rollback()
-        flash(f"{unsaved}：{exc.message}", "error")
-        return False, exc.errors, request.form
+        flash(f"{unsaved}：{exc.message}" if unsaved else exc.message, "error")
+        return Done(False, None, exc.errors)
     except WorkflowError as exc:
         db.session.rollback()
         flash(exc.message, "error")
-        return False, {}, request.form
+        return Done(False)
+    message = success if success is not None else value
+    if isinstance(message, str) and message:
+        flash(message, "success")
+    return Done(True, value)
 
 
 def transition_logs(object_type: str, object_id: int) -> list:
