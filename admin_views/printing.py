@@ -48,7 +48,7 @@ class PrintMixin:
     def may_print_row(self, certificate) -> bool:
         """A valid certificate this user prints (a cancelled or voided one is never printed)."""
         return (certificate.status.value == "valid" and may_print(current_user)
-                and any(t.name == "print" for t in PRINT.available(current_user, certificate)))
+                and PRINT.allows(current_user, certificate, "print"))
 
     # 标记已打印 / 标记未打印 stay in 批量操作 and on the details page; the 操作 column offers 打印证书
     row_words = {"mark_printed": None, "mark_unprinted": None}
