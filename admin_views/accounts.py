@@ -1,6 +1,6 @@
 """企业注册 / 个人注册 (SPEC §5.3; 000 §一, 001, 002 §3.1.1) and the city authority's 注册审核.
 
-The public pages (no sign-in) turn ``workflows.enterprise.register_enterprise`` /
+The public pages (no sign-in) turn ``workflows.accounts.register_enterprise`` /
 ``register_individual`` into forms: every field's message next to it, typed values kept. The
 手机号绑定 code goes to the typed phone through the same sender, resend throttle and demo hint
 as the sign-in page; ``/register/sms`` answers JSON for the page's script, and the 获取验证码
@@ -47,17 +47,10 @@ from models import (
 from models.base import utcnow
 from models.org import OrgKind
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
 from workflows import auth as rules
-from workflows.enterprise import (
-    ACCOUNT,
-    LICENCE,
-    QUALIFICATION,
-    FormErrors,
-    city_authorities,
-    register_enterprise,
-    register_individual,
-)
+from workflows.accounts import ACCOUNT, LICENCE, QUALIFICATION, register_enterprise, register_individual
+from workflows.enterprise import city_authorities
 from workflows.organizations import city_names
 from workflows.privacy import mask_id_number, mask_phone
 from workflows.search import TermKind, starts_with

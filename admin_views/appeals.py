@@ -2,7 +2,7 @@
 
 The enterprise answers under 注册管理 (待申辩 / 已申辩 / 全部) with a text and up to five files; the
 province decides under 注册审查 (待处理 / 已处理 / 全部) with 申辩通过 / 申辩不通过, and runs
-异常筛查. One view class, two menu entries; every rule is in workflows.registration, every row
+异常筛查. One view class, two menu entries; every rule is in workflows.appeals, every row
 and file is loaded through workflows.visibility.
 """
 
@@ -20,8 +20,8 @@ from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import StaleObjectError, WorkflowError
+from workflows.appeals import APPEAL, scan_anomalies, submit_appeal
 from workflows.privacy import mask_id_number
-from workflows.registration import APPEAL, scan_anomalies, submit_appeal
 from workflows.search import TermKind, starts_with
 
 A = AnomalyStatus

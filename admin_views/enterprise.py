@@ -3,8 +3,8 @@
 authorities (调出市 / 调入市) and the province; 人员管理, the enterprise administrator's
 second-level users.
 
-The rules are in ``workflows.enterprise``; this module renders and routes. Every row is loaded
-through ``workflows.visibility``: a foreign or forged id is a 404.
+The rules are in ``workflows.enterprise`` (人员管理: ``workflows.staff``); this module renders and
+routes. Every row is loaded through ``workflows.visibility``: a foreign or forged id is a 404.
 """
 
 from __future__ import annotations
@@ -43,25 +43,21 @@ from models import (
 from models.org import OrgKind, OrgStatus
 from models.user import Permission, Role
 from workflows import WorkflowError
+from workflows.accounts import LICENCE, QUALIFICATION
 from workflows.engine import BulkResult, RowResult
 from workflows.enterprise import (
     ENTERPRISE_CHANGE,
-    LICENCE,
-    QUALIFICATION,
     city_authorities,
-    create_user,
     editable_fields,
     has_certificates,
     open_change_of,
     registrations_in_progress,
-    remove_user,
-    reset_user_password,
     start_change,
     update_enterprise,
-    update_user,
 )
 from workflows.organizations import city_names
 from workflows.search import TermKind, starts_with
+from workflows.staff import create_user, remove_user, reset_user_password, update_user
 from workflows.visibility import NotFoundError, get_visible, visible
 
 S = EnterpriseChangeStatus

@@ -29,11 +29,13 @@ from models import (
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
+from workflows.accounts import ACCOUNT
+from workflows.appeals import APPEAL
 from workflows.batch import awaiting_review
 from workflows.business import BUSINESS
 from workflows.business import REVIEWS as BUSINESS_REVIEWS
-from workflows.enterprise import ACCOUNT, ENTERPRISE_CHANGE
-from workflows.registration import APPEAL, REGISTRATION, expiring_clause, registered_clause
+from workflows.enterprise import ENTERPRISE_CHANGE
+from workflows.registration import REGISTRATION, expiring_clause, registered_clause
 from workflows.statistics import ISSUED_CHART_TITLE, VALID_CARD_LABEL, issued_per_month
 from workflows.visibility import visible
 

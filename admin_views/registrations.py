@@ -26,6 +26,7 @@ from admin_views.base import SecureModelView, WorkflowModelView, transition_logs
 from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
 from models.base import local_today, utcnow
 from models.org import OrgKind
+from models.registration import SPECIALTIES
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.privacy import mask_id_number
@@ -35,7 +36,6 @@ from workflows.registration import (
     COMMITMENT_TICK,
     REGISTRATION,
     REPORTED_STATES,
-    SPECIALTIES,
     WITHDRAWABLE,
     Commitment,
     correct_qualification,

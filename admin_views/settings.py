@@ -18,9 +18,8 @@ from models import db
 from models.base import utcnow
 from models.org import OrgKind
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
 from workflows.auth import SmsThrottled
-from workflows.enterprise import FormErrors
 from workflows.privacy import mask_phone
 from workflows.profile import (
     ORG_FIELDS,

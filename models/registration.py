@@ -17,6 +17,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import StrEnum, db, enum_column_type, utcnow
 
+# 一级建造师 专业 (002): code → name, the reference table a declaration's specialty is one of
+SPECIALTIES = {
+    "01": "建筑工程", "02": "公路工程", "03": "铁路工程", "04": "民航机场工程", "05": "港口与航道工程",
+    "06": "水利水电工程", "07": "矿业工程", "08": "市政公用工程", "09": "通信与广电工程", "10": "机电工程",
+}
+
 
 # -- accounts ----------------------------------------------------------------------------------
 class AccountKind(StrEnum):
@@ -203,7 +209,7 @@ class Registration(db.Model):
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     enterprise_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
     declared_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
-    specialty: Mapped[str] = mapped_column(String(2))  # workflows.registration.SPECIALTIES code
+    specialty: Mapped[str] = mapped_column(String(2))  # a SPECIALTIES code
     explanation: Mapped[str | None] = mapped_column(Text)
     # 预注册: reported while the enterprise had no qualification number; 补正资质 completes it
     pre_registration: Mapped[bool] = mapped_column(default=False)
@@ -228,8 +234,6 @@ class Registration(db.Model):
 
     @property
     def specialty_label(self) -> str:
-        from workflows.registration import SPECIALTIES
-
         return SPECIALTIES.get(self.specialty, self.specialty)
 
     def __str__(self) -> str:

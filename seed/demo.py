@@ -309,14 +309,9 @@ def build_accounts(b: DemoBuilder, users: dict, jinan: Organization) -> None:
     was rejected once and now waits at the province (§5.4). (Each registration hashes a password:
     three keep the seed fast.)"""
     session = b.s
+    from workflows.accounts import ACCOUNT, register_enterprise, register_individual
     from workflows.auth import Purpose, issue_code
-    from workflows.enterprise import (
-        ACCOUNT,
-        ENTERPRISE_CHANGE,
-        register_enterprise,
-        register_individual,
-        start_change,
-    )
+    from workflows.enterprise import ENTERPRISE_CHANGE, start_change
 
     inbox, now = _Inbox(), utcnow()
     licence = [("营业执照.png", make_png(120, 80))]
@@ -430,14 +425,8 @@ def build_registrations(b: DemoBuilder, users: dict, authorities: dict) -> None:
     from sqlalchemy import select
 
     from models import Anomaly
-    from workflows.registration import (
-        APPEAL,
-        REGISTRATION,
-        Commitment,
-        declare,
-        scan_anomalies,
-        submit_appeal,
-    )
+    from workflows.appeals import APPEAL, scan_anomalies, submit_appeal
+    from workflows.registration import REGISTRATION, Commitment, declare
 
     s = b.s
     tongchuang = s.scalars(select(Organization).where(Organization.code == "QY370102")).one()

@@ -141,7 +141,7 @@ def rejection_notice(session: Session, user: User) -> str | None:
     """Why the authority turned down ``user``'s 企业注册 / 个人注册, and what to do next, or None.
 
     001/002 §3.1.1 have the applicant wait for the authority; a rejected registration registers
-    again with the same 统一社会信用代码 / 身份证号 (workflows.enterprise: 重新注册 reuses the
+    again with the same 统一社会信用代码 / 身份证号 (workflows.accounts: 重新注册 reuses the
     record), so the refusal names the reason and that path. Shown only after the right password."""
     owner = (AccountRequest.organization_id == user.organization_id if user.organization_id is not None
              else AccountRequest.user_id == user.id)

@@ -27,7 +27,7 @@ from models.user import Permission
 from workflows import FormErrors, WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.engine import Transition, Workflow, actor
-from workflows.validators import check_postcode
+from workflows.validators import FormFields
 
 P = Permission
 # What each kind of organization manages (creates, edits, 下线/上线, deletes).
@@ -120,20 +120,10 @@ def free_cities(session: Session) -> list[tuple[str, str]]:
 # -- the form ----------------------------------------------------------------------------------------
 def read_fields(values, fields=FIELDS) -> tuple[dict, dict]:
     """What was typed into an organization's form: (values, errors by field). Blank is None."""
-    errors, out = {}, {}
-    for key, (label, max_len, required) in fields.items():
-        value = (values.get(key) or "").strip()
-        if required and not value:
-            errors[key] = f"请填写{label}"
-        elif len(value) > max_len:
-            errors[key] = f"{label}不能超过{max_len}个字符"
-        out[key] = value or None
-    if "postcode" in fields:
-        try:  # the format's message rather than the length's
-            out["postcode"] = check_postcode(out["postcode"])
-        except ValueError as exc:
-            errors["postcode"] = str(exc)
-    return out, errors
+    form = FormFields(values)
+    out = {key: form.postcode(key) if key == "postcode" else form.text(key, label, max_len, required=required)
+           for key, (label, max_len, required) in fields.items()}
+    return out, form.errors
 
 
 def apply_fields(session: Session, user, org: Organization, new: dict, fields, what: str, *,
@@ -275,6 +265,20 @@ def _end_sessions(ctx) -> None:
     """下线: the organization's users are signed out on the server, not only refused at sign-in."""
     sessions.end_all(ctx.session, sessions.Reason.ORG_OFFLINE, organization_id=ctx.obj.id)
 
+
+def _registered_under(user, org: Organization) -> bool:
+    """The city authority a self-registered enterprise registered under (its parent)."""
+    return org.parent_id == user.organization_id
+
+
+def _itself(user, org: Organization) -> bool:
+    return user.organization_id == org.id
+
+
+# 企业注册 (SPEC §5.3): the enterprise's own state follows its account request's review
+# (workflows.accounts.ACCOUNT fires these from its effect) and its registering again
+_REVIEWER = actor(OrgKind.authority, relation=_registered_under)
+
 ORGANIZATION = Workflow(
     Organization,
     "status",
@@ -282,6 +286,12 @@ ORGANIZATION = Workflow(
         Transition("offline", "下线", (OrgStatus.active,), OrgStatus.offline, who=_MANAGER, permission=P.org_manage,
                    danger=True, confirm="下线后该机构的用户将不能登录，确定下线？", effects=(_end_sessions,)),
         Transition("online", "上线", (OrgStatus.offline,), OrgStatus.active, who=_MANAGER, permission=P.org_manage),
+        Transition("register_approve", "注册审核通过", (OrgStatus.pending,), OrgStatus.active, who=_REVIEWER,
+                   permission=P.enterprise_manage, bulk=False, manual=False),
+        Transition("register_reject", "注册审核不通过", (OrgStatus.pending,), OrgStatus.rejected, who=_REVIEWER,
+                   permission=P.enterprise_manage, bulk=False, manual=False),
+        Transition("register_again", "重新注册", (OrgStatus.rejected,), OrgStatus.pending,
+                   who=actor(OrgKind.enterprise, relation=_itself), bulk=False, manual=False),
     ],
     object_type="organization",
     title=lambda org: org.name,

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from models import Organization, User
 from models.org import OrgKind
 from models.user import Role
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
 from workflows.audit import Kind, log
 from workflows.auth import (
     PHONE_TAKEN,
@@ -26,7 +26,6 @@ from workflows.auth import (
     phone_taken,
     verify_code,
 )
-from workflows.enterprise import FormErrors
 from workflows.organizations import apply_fields, read_fields
 from workflows.privacy import mask_phone
 from workflows.validators import check_phone

@@ -1,13 +1,10 @@
-"""Practice registration declarations (注册申报, SPEC §5.5; 002 §3.1.4, 004 §3.2) and 申辩管理.
+"""Practice registration declarations (注册申报, SPEC §5.5; 002 §3.1.4, 004 §3.2).
 
 ``REGISTRATION`` is SPEC §5.5's table. The individual declares (``declare``); the enterprise
 reports (上报, behind the 企业承诺书 read for at least ``COMMITMENT_SECONDS``, measured by the
 server: see ``Commitment``) or returns (退回); the province and then the ministry accept (受理)
 and decide. 增项 skips the enterprise. A declaration reported while the enterprise had no
 qualification number is a 预注册 that waits for 补正资质 before the province may accept it.
-
-``APPEAL`` is 申辩管理: an anomaly flagged against an enterprise (``scan_anomalies``), the
-enterprise's answer with attachments, the province's decision.
 """
 
 from __future__ import annotations
@@ -17,27 +14,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from models import (
-    Anomaly,
-    AnomalyKind,
-    AnomalyStatus,
     Attachment,
     AttachmentKind,
     Organization,
     OrgKind,
     OrgStatus,
-    Person,
     Registration,
     RegistrationKind,
     RegistrationStatus,
-    User,
 )
 from models.base import local_today, utcnow
+from models.registration import SPECIALTIES
 from models.user import Permission
-from workflows import WorkflowError, insert_or_refuse
+from workflows import WorkflowError, insert_or_refuse, messages
+from workflows.accounts import QUALIFICATION, QUALIFICATION_MAX
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 
@@ -45,11 +39,6 @@ P = Permission
 R = RegistrationStatus
 RK = RegistrationKind
 
-# 一级建造师 专业 (002): code → name
-SPECIALTIES = {
-    "01": "建筑工程", "02": "公路工程", "03": "铁路工程", "04": "民航机场工程", "05": "港口与航道工程",
-    "06": "水利水电工程", "07": "矿业工程", "08": "市政公用工程", "09": "通信与广电工程", "10": "机电工程",
-}
 REGISTRATION_PREFIX = "鲁"
 VALID_YEARS = 3  # a registration is valid three years from approval
 COMMITMENT_SECONDS = 60
@@ -64,7 +53,6 @@ OPEN_STATES = (R.unreported, R.province_unaccepted, R.province_accepted, R.minis
 REPORTED_STATES = (R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted,
                    R.approved, R.rejected, R.withdrawn)
 WITHDRAWABLE = (R.province_unaccepted, R.ministry_unaccepted)
-RETIREMENT_AGE = 65  # 超龄: a registered person of this age or older is flagged
 
 
 @dataclass(frozen=True)
@@ -131,7 +119,11 @@ def _already_reported(state) -> str | None:
 
 # -- effects ---------------------------------------------------------------------------------
 def _stamp_reported(ctx: Context) -> None:
-    reg, org = ctx.obj, ctx.obj.enterprise
+    _reported(ctx.obj, ctx.obj.enterprise)
+
+
+def _reported(reg: Registration, org: Organization) -> None:
+    """上报's stamp: when, and the enterprise's qualification number then (none: a 预注册)."""
     reg.reported_at = utcnow()
     reg.pre_registration = not org.qualification_no
     reg.qualification_no = org.qualification_no or None
@@ -157,7 +149,7 @@ def _approve(ctx: Context) -> None:
     today = local_today()
     reg.decided_at = utcnow()
     reg.registration_number = f"{REGISTRATION_PREFIX}{reg.specialty}{today.year}{reg.id:06d}"
-    reg.valid_until = _years_later(today, VALID_YEARS)
+    reg.valid_until = years_later(today, VALID_YEARS)
     if reg.kind in (RK.renewal, RK.change):
         for earlier in ctx.session.scalars(select(Registration).where(
                 Registration.person_id == reg.person_id, Registration.status == R.approved,
@@ -170,7 +162,7 @@ def _approve(ctx: Context) -> None:
                 earlier.enterprise_id = reg.enterprise_id
 
 
-def _years_later(day: date, years: int) -> date:
+def years_later(day: date, years: int) -> date:
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
@@ -311,30 +303,21 @@ def declare(session: Session, user, values: dict) -> Registration:
             raise WorkflowError("增项注册须已有注册专业，请申报初始注册")
     if kind in (RK.initial, RK.additional) and any(r.enterprise_id != enterprise.id for r in current):
         raise WorkflowError("注册人员只能在一家企业注册执业，请先申报变更注册")
+    # 增项 skips the enterprise: it starts reported, at the province (002 §3.1.4)
+    additional = kind == RK.additional
     reg = Registration(kind=kind, person_id=person_id, enterprise_id=enterprise.id, declared_by_id=user.id,
-                       specialty=specialty, explanation=explanation or None)
-    if kind == RK.additional:
-        # 增项 skips the enterprise: straight to the province (002 §3.1.4)
-        reg.status = R.province_unaccepted
-        reg.reported_at = utcnow()
-        reg.pre_registration = not enterprise.qualification_no
-        reg.qualification_no = enterprise.qualification_no or None
+                       specialty=specialty, explanation=explanation or None,
+                       status=R.province_unaccepted if additional else R.unreported)
+    if additional:
+        _reported(reg, enterprise)
     with insert_or_refuse(session, WorkflowError(f"{SPECIALTIES[specialty]}专业已有办理中的注册申报")):
         session.add(reg)
         session.flush()
     log(session, user, Kind.EDIT, f"注册申报：{reg}，聘用企业 {enterprise.name}", obj=reg)
-    _message_org(session, enterprise.id if kind != RK.additional else _province_id(session),
-                 f"{reg}：{'待上报' if kind != RK.additional else '待受理'}", f"申报人：{user.name}", reg)
+    messages.send(session, title=f"{reg}：{'待受理' if additional else '待上报'}", body=f"申报人：{user.name}",
+                  obj=reg, object_type=REGISTRATION.object_type,
+                  org_ids=[_province_id(session) if additional else enterprise.id])
     return reg
-
-
-def _message_org(session: Session, org_id: int | None, title: str, body: str, reg: Registration) -> None:
-    from models import Message
-
-    if org_id is None:
-        return
-    for user_id in session.scalars(select(User.id).where(User.organization_id == org_id, User.is_enabled.is_(True))):
-        session.add(Message(user_id=user_id, title=title, body=body, object_type="registration", object_id=reg.id))
 
 
 # -- the enterprise's side --------------------------------------------------------------------
@@ -367,10 +350,10 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
     if number != (org.qualification_no or ""):
         if not files:
             raise WorkflowError("未检测到该企业资质证书号，请上传企业资质副本")
-        checks = check_images(files, min_count=1, max_count=3)
+        checks = check_images(files, min_count=1, max_count=QUALIFICATION_MAX)
         for (_, data), check in zip(files, checks, strict=True):
             session.add(Attachment(owner_type="organization", owner_id=org.id, kind=AttachmentKind.image,
-                                   purpose="资质证书", filename=check.safe_filename, content_type=check.content_type,
+                                   purpose=QUALIFICATION, filename=check.safe_filename, content_type=check.content_type,
                                    size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
                                    uploaded_by_id=user.id))
         before = org.qualification_no
@@ -393,114 +376,3 @@ def expiring_clause(days: int, today: date | None = None):
     """人员到期预警: in force and expiring within ``days`` (or already expired)."""
     today = today or local_today()
     return and_(registered_clause(), Registration.valid_until <= today + timedelta(days=days))
-
-
-# -- 申辩管理 ------------------------------------------------------------------------------------
-A = AnomalyStatus
-APPEAL_FORMATS = frozenset({"jpg", "png", "pdf", "doc", "docx"})  # 申辩材料: images or documents
-
-
-def _enterprise_of_anomaly(user, anomaly: Anomaly) -> bool:
-    return anomaly.enterprise_id == user.organization_id
-
-
-def _answer_given(ctx: Context):
-    answer = (ctx.data.get("answer") or "").strip()
-    if not answer:
-        return "请填写申辩说明"
-    if len(answer) > 2000:
-        return "申辩说明不能超过2000个字符"
-    return True
-
-
-def _record_answer(ctx: Context) -> None:
-    ctx.obj.answer = ctx.data["answer"].strip()
-    ctx.obj.answered_at = utcnow()
-
-
-def _record_decision(ctx: Context) -> None:
-    ctx.obj.decision = ctx.reason
-    ctx.obj.decided_at = utcnow()
-
-
-APPEAL = Workflow(
-    Anomaly,
-    "status",
-    [
-        Transition("appeal", "申辩", (A.open,), A.appealed,
-                   who=actor(OrgKind.enterprise, relation=_enterprise_of_anomaly), permission=P.registration_manage,
-                   guards=(Guard(_answer_given),), effects=(_record_answer,),
-                   notify=lambda ctx: [_province_id(ctx.session)], bulk=False, manual=False),
-        Transition("accept", "申辩通过", (A.appealed,), A.accepted, who=actor(OrgKind.province),
-                   permission=P.registration_review, effects=(_record_decision,),
-                   notify=lambda ctx: [ctx.obj.enterprise_id]),
-        Transition("reject", "申辩不通过", (A.appealed,), A.rejected, who=actor(OrgKind.province),
-                   permission=P.registration_review, needs_reason=True, reason_label="不通过理由", danger=True,
-                   effects=(_record_decision,), notify=lambda ctx: [ctx.obj.enterprise_id]),
-    ],
-    object_type="anomaly",
-    title=str,
-)
-
-
-def submit_appeal(session: Session, user, anomaly: Anomaly, answer: str, files=()) -> None:
-    """The enterprise's 申辩: text and up to 5 images or documents (pdf, doc, docx) — not the
-    spreadsheets a batch accepts; checked by content before anything is stored."""
-    from workflows.attachments import _check_one
-
-    files = [(n, d) for n, d in files if n or d]
-    if len(files) > 5:
-        raise WorkflowError("申辩材料最多上传5个文件")
-    checks = [_check_one(n, d, allowed=APPEAL_FORMATS, formats_label="jpg、png、pdf、doc、docx", what="图片或文档",
-                         max_bytes=10 * 1024 * 1024) for n, d in files]
-    APPEAL.fire(session, user, anomaly, "appeal", answer=answer)
-    for (_, data), check in zip(files, checks, strict=True):
-        session.add(Attachment(owner_type="anomaly", owner_id=anomaly.id, kind=check.kind, purpose="申辩材料",
-                               filename=check.safe_filename, content_type=check.content_type, size=len(data),
-                               sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user.id))
-    session.flush()
-
-
-def scan_anomalies(session: Session, user, today: date | None = None) -> int:
-    """异常筛查 (province): a person in force at two or more enterprises; a registered person of
-    ``RETIREMENT_AGE`` or older. One anomaly per (enterprise, person, kind) that is open, appealed or
-    accepted: a 申辩通过 settles it, while a 申辩不通过 one is flagged again while the cause lasts."""
-    if user.kind != OrgKind.province or not user.has(P.registration_review):
-        raise WorkflowError("无权进行异常筛查")
-    today = today or local_today()
-    found: list[tuple[int, int, int, AnomalyKind, str]] = []
-    multi = select(Registration.person_id).where(registered_clause()).group_by(Registration.person_id).having(
-        func.count(func.distinct(Registration.enterprise_id)) > 1)
-    for reg in session.scalars(select(Registration).where(registered_clause(), Registration.person_id.in_(multi))):
-        found.append((reg.enterprise_id, reg.person_id, reg.id, AnomalyKind.two_enterprises,
-                      f"{reg.person.name}（注册编号 {reg.registration_number}）同时在两家及以上企业注册执业"))
-    cutoff = _years_later(today, -RETIREMENT_AGE)
-    for reg in session.scalars(select(Registration).join(Person, Person.id == Registration.person_id).where(
-            registered_clause(), Person.birth_date <= cutoff)):
-        found.append((reg.enterprise_id, reg.person_id, reg.id, AnomalyKind.over_age,
-                      f"{reg.person.name}已满{RETIREMENT_AGE}周岁，仍在注册执业（注册编号 {reg.registration_number}）"))
-    created = 0
-    for enterprise_id, person_id, reg_id, kind, text in found:
-        exists_open = session.scalar(select(Anomaly.id).where(
-            Anomaly.enterprise_id == enterprise_id, Anomaly.person_id == person_id, Anomaly.kind == kind,
-            Anomaly.status.in_((A.open, A.appealed, A.accepted))))
-        if exists_open:
-            continue
-        anomaly = Anomaly(enterprise_id=enterprise_id, person_id=person_id, registration_id=reg_id, kind=kind,
-                          description=text)
-        session.add(anomaly)
-        session.flush()
-        _message_enterprise_users(session, enterprise_id, anomaly)
-        created += 1
-    log(session, user, Kind.EDIT, f"异常筛查：新增 {created} 条异常信息", object_type="anomaly")
-    session.flush()
-    return created
-
-
-def _message_enterprise_users(session: Session, enterprise_id: int, anomaly: Anomaly) -> None:
-    from models import Message
-
-    for user_id in session.scalars(select(User.id).where(User.organization_id == enterprise_id,
-                                                         User.is_enabled.is_(True))):
-        session.add(Message(user_id=user_id, title=f"{anomaly}：待申辩", body=anomaly.description,
-                            object_type="anomaly", object_id=anomaly.id))

@@ -19,7 +19,7 @@ No Flask here: functions add rows to the session and never commit.
 
 from __future__ import annotations
 
-from sqlalchemy import false, func, or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from models import Organization, User
@@ -27,12 +27,12 @@ from models.org import OrgKind
 from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
-from workflows.auth import PHONE_TAKEN, binding_phone, phone_taken
+from workflows.auth import binding_phone, phone_taken
 from workflows.privacy import mask_phone
-from workflows.validators import check_password_policy, check_phone
+from workflows.validators import USERNAME_TAKEN, FormFields, phone_race
 
 P = Permission
-USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
+PHONE_MISSING = "请填写手机号（登录时接收短信验证码）"
 # Beyond the organizations they manage, the province's administrators reach these kinds' users
 PROVINCE_ALSO_REACHES = (OrgKind.enterprise, OrgKind.school)
 NOT_FOUND = "用户不存在"
@@ -97,60 +97,17 @@ def _check_target(manager, target: User | None, *, self_message: str | None = No
     return target
 
 
-def _text(errors: dict, values, key: str, label: str, max_len: int, required: bool = True) -> str | None:
-    value = (values.get(key) or "").strip()
-    if required and not value:
-        errors[key] = f"请填写{label}"
-    elif len(value) > max_len:
-        errors[key] = f"{label}不能超过{max_len}个字符"
-    return value or None
-
-
-def check_username(session: Session, errors: dict, values, *, besides: User | None = None) -> str | None:
-    username = _text(errors, values, "username", "登录用户名", 64)
-    if not username or "username" in errors:
-        return username
-    if len(username) < 4 or any(c not in USERNAME_CHARS for c in username):
-        errors["username"] = "登录用户名为4–64位字母、数字或 _ . - @"
-        return username
-    taken = select(User.id).where(func.lower(User.username) == username.lower())
-    if besides is not None:
-        taken = taken.where(User.id != besides.id)
-    if session.scalar(taken.limit(1)) is not None:
-        errors["username"] = "该登录用户名已被使用，请换一个"
-    return username
-
-
-def _phone(session: Session, errors: dict, values, besides: User | None = None) -> str | None:
-    raw = (values.get("phone") or "").strip()
-    if not raw:
-        errors["phone"] = "请填写手机号（登录时接收短信验证码）"
-        return None
-    try:
-        phone = check_phone(raw)
-    except ValueError as exc:
-        errors["phone"] = str(exc)
-        return None
-    if phone_taken(session, phone, besides=besides):  # issue 17: one phone, one active account
-        errors["phone"] = PHONE_TAKEN
-    return phone
-
-
-def _phone_race() -> FormErrors:
-    return FormErrors({"phone": PHONE_TAKEN})
-
-
-def _role(errors: dict, values, org: Organization, default: Role | None = None) -> Role | None:
-    raw = values.get("role") or (default.value if default is not None else "")
+def _role(form: FormFields, org: Organization, default: Role | None = None) -> Role | None:
+    raw = form.values.get("role") or (default.value if default is not None else "")
     choices = role_choices(org.kind)
     try:
         role = Role(raw)
     except ValueError:
         role = None
     if role is None:
-        errors["role"] = "请选择角色"
+        form.errors["role"] = "请选择角色"
     elif role not in choices:
-        errors["role"] = f"{org.kind.label}不能设置「{role.label}」角色"
+        form.errors["role"] = f"{org.kind.label}不能设置「{role.label}」角色"
         return None
     return role
 
@@ -165,28 +122,18 @@ def create_user(session: Session, manager, org: Organization | None, values, *, 
 
     if org is None or not manages_users_of(manager, org):
         raise WorkflowError("无权在该机构新增用户")
-    errors: dict[str, str] = {}
-    name = _text(errors, values, "name", "姓名", 50)
-    username = check_username(session, errors, values)
-    phone = _phone(session, errors, values)
-    role = role or _role(errors, values, org)
-    password = None
-    if password_typed:
-        password = values.get("password") or ""
-        if password != (values.get("password2") or ""):
-            errors["password2"] = "两次输入的密码不一致"
-        try:
-            check_password_policy(password)
-        except ValueError as exc:
-            errors["password"] = str(exc)
-    if errors:
-        raise FormErrors(errors)
+    form = FormFields(values)
+    name = form.text("name", "姓名", 50)
+    username = form.username(session)
+    phone = form.phone(session, missing=PHONE_MISSING)
+    role = role or _role(form, org)
+    password = form.password() if password_typed else None
+    form.raise_if_any()
     one_time = None if password_typed else temporary_password()
     user = User(username=username, password_hash=hash_password(password or one_time), name=name, phone=phone,
                 organization=org, role=role, must_change_password=not password_typed)
     user.set_permissions(role_preset(org.kind, role))
-    with insert_or_refuse(session, FormErrors({"username": "该登录用户名已被使用，请换一个"})), \
-            binding_phone(session, _phone_race()):
+    with insert_or_refuse(session, FormErrors({"username": USERNAME_TAKEN})), binding_phone(session, phone_race()):
         session.add(user)
         session.flush()
     log(session, manager, Kind.EDIT, f"新增用户 {username}（{name}，{org.name}，{role.label}）", obj=user, ip=ip,
@@ -201,14 +148,13 @@ def update_user(session: Session, manager, target: User, values, *, with_role: b
     _check_target(manager, target, self_message="请在「个人资料」「更换绑定手机」中修改自己的信息")
     if not target.is_enabled and with_role:
         raise WorkflowError("该用户已停用，请先启用")
-    errors: dict[str, str] = {}
-    name = _text(errors, values, "name", "姓名", 50)
-    phone = _phone(session, errors, values, besides=target)
-    role = _role(errors, values, target.organization, default=target.role) if with_role else target.role
+    form = FormFields(values)
+    name = form.text("name", "姓名", 50)
+    phone = form.phone(session, missing=PHONE_MISSING, besides=target)
+    role = _role(form, target.organization, default=target.role) if with_role else target.role
     if with_role and target.id == manager.id and role != target.role:
-        errors["role"] = "不能修改自己的角色"
-    if errors:
-        raise FormErrors(errors)
+        form.errors["role"] = "不能修改自己的角色"
+    form.raise_if_any()
     changed = {}
     for key, label, value in (("name", "姓名", name), ("phone", "手机号", phone), ("role", "角色", role)):
         before = getattr(target, key)
@@ -222,7 +168,7 @@ def update_user(session: Session, manager, target: User, values, *, with_role: b
     if changed:
         log(session, manager, Kind.EDIT, f"修改用户 {target.username}：" + "、".join(changed), obj=target, ip=ip,
             detail=changed)
-    with binding_phone(session, _phone_race()):
+    with binding_phone(session, phone_race()):
         session.flush()
     return list(changed)
 

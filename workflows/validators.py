@@ -3,14 +3,25 @@
 Pure functions: they take what a user typed and return the normalised value, or raise
 ``ValueError`` whose message is shown to the user as is (Chinese). Callers that need a
 ``WorkflowError`` wrap them; the Excel import reports them per cell.
+
+``FormFields`` is the one reader of a form's typed fields (企业注册, 个人注册, 用户管理, 机构管理,
+企业信息): required text and its length, the login name, the bound phone, the password typed
+twice — every error collected and raised at once as ``FormErrors``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import User
+from workflows import FormErrors
 
 # GB 11643-1999: weights of the first 17 digits and the check character for sum % 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -27,6 +38,9 @@ _CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 2
 _PHONE = re.compile(r"1[3-9][0-9]{9}")
 _PASSWORD_MIN = 8
 _PASSWORD_MAX = 128  # bounds the cost of hashing an attacker-chosen string
+
+USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-@")
+USERNAME_TAKEN = "该登录用户名已被使用，请换一个"
 
 MALE = "男"
 FEMALE = "女"
@@ -194,3 +208,84 @@ def check_password_policy(password: str) -> None:
         raise ValueError("密码至少8位，且必须包含字母和数字")
     if len(pw) > _PASSWORD_MAX:
         raise ValueError(f"密码不能超过{_PASSWORD_MAX}位")
+
+
+# --- a form's fields ------------------------------------------------------------------------
+
+
+@dataclass
+class FormFields:
+    """What was typed into one form, read field by field. Each reader returns the normalised
+    value (None when blank or wrong) and keeps the field's error; ``raise_if_any`` refuses them
+    all at once, so the user corrects every field in one go and nothing is stored before."""
+
+    values: Mapping
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def text(self, name: str, label: str, max_len: int, *, required: bool = True) -> str | None:
+        value = (self.values.get(name) or "").strip()
+        if required and not value:
+            self.errors[name] = f"请填写{label}"
+        elif len(value) > max_len:
+            self.errors[name] = f"{label}不能超过{max_len}个字符"
+        return value or None
+
+    def check(self, name: str, validator: Callable, *args):
+        """``validator(*args)``'s value; its ValueError's message becomes the field's error."""
+        try:
+            return validator(*args)
+        except ValueError as exc:
+            self.errors[name] = str(exc)
+            return None
+
+    def postcode(self, name: str = "postcode") -> str | None:
+        return self.check(name, check_postcode, self.values.get(name))
+
+    def password(self) -> str:
+        """A password typed twice (password, password2), to the policy of SPEC §9."""
+        password = self.values.get("password") or ""
+        if password != (self.values.get("password2") or ""):
+            self.errors["password2"] = "两次输入的密码不一致"
+        self.check("password", check_password_policy, password)
+        return password
+
+    def username(self, session: Session, *, besides: User | None = None) -> str | None:
+        """登录用户名: 4–64 of the characters a login form accepts, used by no other account
+        (whatever the case; ``besides``: the account being registered again)."""
+        username = self.text("username", "登录用户名", 64)
+        if not username or "username" in self.errors:
+            return username
+        if len(username) < 4 or any(c not in USERNAME_CHARS for c in username):
+            self.errors["username"] = "登录用户名为4–64位字母、数字或 _ . - @"
+            return username
+        taken = select(User.id).where(func.lower(User.username) == username.lower())
+        if besides is not None:
+            taken = taken.where(User.id != besides.id)
+        if session.scalar(taken.limit(1)) is not None:
+            self.errors["username"] = USERNAME_TAKEN
+        return username
+
+    def phone(self, session: Session, *, missing: str, besides: User | None = None) -> str | None:
+        """The mobile number an account binds (it receives the sign-in codes): required, and bound
+        to no other active account (issue 17: one phone, one active account)."""
+        from workflows.auth import PHONE_TAKEN, phone_taken  # auth checks passwords with this module
+
+        if not (self.values.get("phone") or "").strip():
+            self.errors["phone"] = missing
+            return None
+        phone = self.check("phone", check_phone, self.values.get("phone"))
+        if phone and phone_taken(session, phone, besides=besides):
+            self.errors["phone"] = PHONE_TAKEN
+        return phone
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise FormErrors(self.errors)
+
+
+def phone_race() -> FormErrors:
+    """A concurrent request bound the phone first (the unique index decided): the phone field's
+    error, as if the check had caught it."""
+    from workflows.auth import PHONE_TAKEN
+
+    return FormErrors({"phone": PHONE_TAKEN})

@@ -266,7 +266,7 @@ def declare_job(session, username: str, specialty: str, enterprise_name: str):
 
 def enterprise_registration_job(session, values: dict, licence: bytes):
     from models.base import utcnow
-    from workflows.enterprise import register_enterprise
+    from workflows.accounts import register_enterprise
 
     return lambda: register_enterprise(session, values, [("营业执照.png", licence)], [], now=utcnow())
 

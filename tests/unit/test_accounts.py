@@ -31,15 +31,10 @@ from models.org import OrgKind
 from models.user import Permission, Role
 from tests.factories import png_files, user
 from tests.samples import make_jpeg, make_pdf, make_png
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
+from workflows.accounts import ACCOUNT, register_enterprise, register_individual
 from workflows.auth import Purpose, authenticate, issue_code, login_refusal
-from workflows.enterprise import (
-    ACCOUNT,
-    FormErrors,
-    city_authorities,
-    register_enterprise,
-    register_individual,
-)
+from workflows.enterprise import city_authorities
 from workflows.validators import make_credit_code, make_id_number
 from workflows.visibility import clause
 

@@ -32,16 +32,9 @@ from models.user import Permission, Role
 from tests.factories import make_user, user
 from tests.samples import make_docx, make_jpeg, make_pdf, make_png, make_xlsx
 from workflows import WorkflowError
+from workflows.appeals import APPEAL, scan_anomalies, submit_appeal
 from workflows.enterprise import open_change_of, registrations_in_progress
-from workflows.registration import (
-    APPEAL,
-    REGISTRATION,
-    Commitment,
-    declare,
-    needs_correction,
-    scan_anomalies,
-    submit_appeal,
-)
+from workflows.registration import REGISTRATION, Commitment, declare, needs_correction
 from workflows.validators import make_id_number
 
 A = AnomalyStatus

@@ -26,22 +26,18 @@ from models import (
 from models.org import OrgKind
 from models.user import Role, role_preset
 from tests.factories import user
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
 from workflows.auth import login_refusal, password_matches
 from workflows.enterprise import (
     ENTERPRISE_CHANGE,
     REGISTRATIONS_IN_PROGRESS,
-    FormErrors,
-    create_user,
     editable_fields,
     has_certificates,
     open_change_of,
-    remove_user,
-    reset_user_password,
     start_change,
     update_enterprise,
-    update_user,
 )
+from workflows.staff import create_user, remove_user, reset_user_password, update_user
 from workflows.visibility import clause
 
 S = EnterpriseChangeStatus

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from models import Attachment, Person, Registration, RegistrationStatus, TransitionLog
 from models.base import local_today, utcnow
 from models.org import OrgKind
+from models.registration import SPECIALTIES
 from models.user import Permission, Role
 from tests.factories import make_org, make_user, next_identity, org, png_files, user
 from workflows import NotFoundError, WorkflowError
@@ -25,7 +26,6 @@ from workflows.registration import (
     COMMITMENT_SECONDS,
     COMMITMENT_TICK,
     REGISTRATION,
-    SPECIALTIES,
     Commitment,
     correct_qualification,
     current_registrations,

@@ -9,10 +9,9 @@ from sqlalchemy import select
 
 from models import AuditLog
 from tests.factories import user
-from workflows import WorkflowError
+from workflows import FormErrors, WorkflowError
 from workflows import profile as rules
 from workflows.auth import SmsThrottled
-from workflows.enterprise import FormErrors
 
 NOW = datetime(2026, 3, 1, 9, 0, 0)
 NEW = "13912340000"

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from workflows import FormErrors
 from workflows.validators import (
+    FormFields,
     IdInfo,
     check_credit_code,
     check_password_policy,
@@ -216,3 +218,40 @@ def test_a_postcode_is_six_ascii_digits_full_width_folded(raw, expected):
 def test_other_digits_or_lengths_are_not_a_postcode(raw):
     with pytest.raises(ValueError, match="邮政编码应为6位数字"):
         check_postcode(raw)
+
+
+# --- a form's fields: one reader for 企业注册, 个人注册, 用户管理, 机构管理, 企业信息 ------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "required", "expected", "message"),
+    [
+        ("  张三 ", True, "张三", None),
+        ("   ", True, None, "请填写姓名"),
+        ("", False, None, None),
+        ("张" * 51, True, "张" * 51, "姓名不能超过50个字符"),
+    ],
+)
+def test_form_text_is_stripped_required_and_bounded(value, required, expected, message):
+    form = FormFields({"name": value})
+    assert form.text("name", "姓名", 50, required=required) == expected
+    assert form.errors.get("name") == message
+
+
+def test_form_collects_every_error_and_raises_them_at_once():
+    form = FormFields({"password": "abc", "password2": "abd", "postcode": "25000"})
+    form.text("name", "姓名", 50)
+    form.password()
+    form.postcode()
+    with pytest.raises(FormErrors) as refused:
+        form.raise_if_any()
+    assert refused.value.errors == {"name": "请填写姓名", "password2": "两次输入的密码不一致",
+                                    "password": "密码至少8位，且必须包含字母和数字", "postcode": "邮政编码应为6位数字"}
+
+
+def test_form_with_no_error_raises_nothing():
+    form = FormFields({"password": "Zc2026abc", "password2": "Zc2026abc", "postcode": "２５００００"})
+    assert form.password() == "Zc2026abc"
+    assert form.postcode() == "250000"
+    form.raise_if_any()
+
