@@ -27,7 +27,7 @@ from models.user import ACTIVE_PHONE_INDEX
 from workflows import WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.sms import SmsError, SmsMessage, deliver
-from workflows.validators import check_password_policy
+from workflows.validators import PHONE_TAKEN, check_password_policy
 
 
 class Purpose:
@@ -86,21 +86,6 @@ def _seconds_left(until: datetime, now: datetime) -> int:
 
 
 # --- one phone, one active account (issue 17) ------------------------------------------------
-
-PHONE_TAKEN = "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号"
-
-
-def phone_taken(session: Session, phone: str | None, *, besides: User | None = None) -> bool:
-    """``phone`` is bound to an active account other than ``besides`` (models.user.ACTIVE_PHONE_WHERE):
-    an SMS code for one would reach the other. Checked before every bind; the index decides races."""
-    if not phone:
-        return False
-    stmt = select(User.id).where(User.phone == phone, User.holds_phone())
-    if besides is not None and besides.id is not None:
-        stmt = stmt.where(User.id != besides.id)
-    with session.no_autoflush:  # the row being bound is not written by asking
-        return session.scalar(stmt.limit(1)) is not None
-
 
 @contextmanager
 def binding_phone(session: Session, error: WorkflowError | None = None):

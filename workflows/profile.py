@@ -18,17 +18,10 @@ from models.org import OrgKind
 from models.user import Role
 from workflows import FormErrors, WorkflowError
 from workflows.audit import Kind, log
-from workflows.auth import (
-    PHONE_TAKEN,
-    Purpose,
-    binding_phone,
-    issue_code,
-    phone_taken,
-    verify_code,
-)
+from workflows.auth import Purpose, binding_phone, issue_code, verify_code
 from workflows.organizations import apply_fields, read_fields
 from workflows.privacy import mask_phone
-from workflows.validators import check_phone
+from workflows.validators import PHONE_TAKEN, check_phone, phone_taken
 
 NAME_MAX = 50
 # 机构资料 an organization administrator edits here: field → (label, max length, required)

@@ -27,9 +27,9 @@ from models.org import OrgKind
 from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
-from workflows.auth import binding_phone, phone_taken
+from workflows.auth import binding_phone
 from workflows.privacy import mask_phone
-from workflows.validators import USERNAME_TAKEN, FormFields, phone_race
+from workflows.validators import USERNAME_TAKEN, FormFields, phone_race, phone_taken
 
 P = Permission
 PHONE_MISSING = "请填写手机号（登录时接收短信验证码）"

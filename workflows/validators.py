@@ -60,6 +60,22 @@ def _strip_spaces(text: str) -> str:
 # --- resident ID number (SPEC §3) ---------------------------------------------------------
 
 
+# -- one phone, one active account (issue 17) ---------------------------------------------------
+PHONE_TAKEN = "该手机号已绑定其他账号（一个手机号只能绑定一个账号），请更换手机号"
+
+
+def phone_taken(session: Session, phone: str | None, *, besides: User | None = None) -> bool:
+    """``phone`` is bound to an active account other than ``besides`` (models.user.ACTIVE_PHONE_WHERE):
+    an SMS code for one would reach the other. Checked before every bind; the index decides races."""
+    if not phone:
+        return False
+    stmt = select(User.id).where(User.phone == phone, User.holds_phone())
+    if besides is not None and besides.id is not None:
+        stmt = stmt.where(User.id != besides.id)
+    with session.no_autoflush:  # the row being bound is not written by asking
+        return session.scalar(stmt.limit(1)) is not None
+
+
 @dataclass(frozen=True)
 class IdInfo:
     """A checked ID number and what SPEC §3 derives from it (never typed separately)."""
@@ -268,8 +284,6 @@ class FormFields:
     def phone(self, session: Session, *, missing: str, besides: User | None = None) -> str | None:
         """The mobile number an account binds (it receives the sign-in codes): required, and bound
         to no other active account (issue 17: one phone, one active account)."""
-        from workflows.auth import PHONE_TAKEN, phone_taken  # auth checks passwords with this module
-
         if not (self.values.get("phone") or "").strip():
             self.errors["phone"] = missing
             return None
@@ -286,6 +300,4 @@ class FormFields:
 def phone_race() -> FormErrors:
     """A concurrent request bound the phone first (the unique index decided): the phone field's
     error, as if the check had caught it."""
-    from workflows.auth import PHONE_TAKEN
-
     return FormErrors({"phone": PHONE_TAKEN})

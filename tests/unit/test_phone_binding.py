@@ -21,9 +21,10 @@ from tests.unit.test_accounts import (
 )
 from workflows import FormErrors, WorkflowError
 from workflows.accounts import ACCOUNT, register_enterprise, register_individual
-from workflows.auth import PHONE_TAKEN, Purpose, binding_phone, issue_code, phone_taken
+from workflows.auth import Purpose, binding_phone, issue_code
 from workflows.profile import change_phone, start_phone_change
 from workflows.users import create_user, set_enabled, update_user
+from workflows.validators import PHONE_TAKEN, phone_taken
 
 
 class Inbox:
