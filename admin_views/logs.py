@@ -33,9 +33,13 @@ DATE_FORMAT = "%Y-%m-%d"
 
 
 # -- rules worth testing on their own ---------------------------------------------------------
-def kind_label(kind: str) -> str:
-    """类型 in Chinese: every row's kind is one of ``workflows.audit.Kind``, its only writer's."""
-    return Kind(kind).label
+def kind_label(kind: str | None) -> str:
+    """类型 in Chinese (``Kind.label``: audit.log writes only Kinds); a value no Kind names, put in
+    the table behind its back, is shown as it is stored."""
+    try:
+        return Kind(kind).label
+    except ValueError:
+        return kind or ""
 
 
 def local_day_start_utc(day: date) -> datetime:

@@ -37,7 +37,6 @@ def test_batch_rows_are_written_through_log(rolled_session):
     s = rolled_session
     batch = make_batch(s, "inst_jinan", candidates=1)
     reviewer = user(s, "jinan")
-
     advance(s, batch, "submit")
     mark_candidate(s, reviewer, batch.candidates[0], True, "照片不清晰")
     rows = s.scalars(select(AuditLog).where(AuditLog.object_type == "batch", AuditLog.object_id == batch.id,

@@ -78,5 +78,5 @@ def test_every_written_key_has_a_chinese_label(key):
 
 
 def test_labels_and_values():
-    assert kind_label("login_fail") == "登录失败" and kind_label("candidate_mark") == "标记考生"
+    assert kind_label("login_fail") == "登录失败" and kind_label("mystery") == "mystery"
     assert show_value(None) == "（空）" and show_value(True) == "是" and show_value([1, "甲"]) == "1、甲"
