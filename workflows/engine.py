@@ -36,9 +36,9 @@ class ProtectedStateError(RuntimeError):
     """A workflow's state attribute was assigned outside the engine: a programming error."""
 
 
-# Who is writing state attributes in the current context: None (nobody may), ENGINE (``_apply``)
-# or ESCAPE (``setting_state``: seed data, migrations, test fixtures).
-ENGINE, ESCAPE = "engine", "escape"
+# Who is writing state attributes in the current context: None (nobody may), _ENGINE (``_apply``)
+# or _ESCAPE (``setting_state``: seed data, migrations, test fixtures).
+_ENGINE, _ESCAPE = "engine", "escape"
 _writer: ContextVar[str | None] = ContextVar("state_writer", default=None)
 # the info key under which a row remembers the state attributes last set through the escape, so a
 # check of "no state change without a TransitionLog row" (tests/conftest.py) can leave them out
@@ -49,33 +49,29 @@ MODEL_OF_OBJECT_TYPE: dict[str, type] = {}
 
 
 @contextmanager
-def setting_state() -> Iterator[None]:
-    """Allow assigning state attributes of rows already in the database, for seed data,
-    migrations and test fixtures that place a row in a state without a transition."""
-    token = _writer.set(ESCAPE)
+def _writing(writer: str) -> Iterator[None]:
+    token = _writer.set(writer)
     try:
         yield
     finally:
         _writer.reset(token)
 
 
-@contextmanager
-def _engine_writing() -> Iterator[None]:
-    token = _writer.set(ENGINE)
-    try:
-        yield
-    finally:
-        _writer.reset(token)
+def setting_state():
+    """``with setting_state(): row.status = …`` — assign state attributes of rows already in the
+    database: for seed data, migrations and test fixtures that place a row in a state without a
+    transition; never for product code (tests/unit/test_layers.py)."""
+    return _writing(_ESCAPE)
 
 
 def _guard_state_assignment(target, value, oldvalue, initiator) -> None:
     """The ``set`` event of a protected attribute (it does not fire when rows are loaded)."""
     writer = _writer.get()
     state = attributes.instance_state(target)
-    if writer == ENGINE:
+    if writer == _ENGINE:
         if ESCAPED in state.info:
             state.info[ESCAPED].discard(initiator.key)
-    elif writer == ESCAPE:
+    elif writer == _ESCAPE:
         state.info.setdefault(ESCAPED, set()).add(initiator.key)
     elif state.key is not None:  # in the database already (a new row's initial state is free)
         raise ProtectedStateError(
@@ -322,7 +318,7 @@ class Workflow:
     def _apply(self, ctx: Context) -> None:
         session, obj, transition = ctx.session, ctx.obj, ctx.transition
         target = transition.target_for(obj)
-        with _engine_writing():
+        with _writing(_ENGINE):
             setattr(obj, self.state_attr, target)
         # Claim the row first: the version check in this UPDATE is what makes the second of
         # two simultaneous reviewers fail before any effect (certificates, numbers) runs.
