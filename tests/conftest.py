@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections import Counter
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
 
 from app import create_app
-from models import db
+from models import TransitionLog, db
 from tests.pgserver import fresh_db, pg_cluster, pg_template, pg_url  # noqa: F401 (fixtures: postgres, served)
+from workflows.engine import ESCAPED, MODEL_OF_OBJECT_TYPE, PROTECTED
 
 DEMO_PASSWORD = "Demo@2026"
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
@@ -28,6 +33,88 @@ def _config(db_path, tmp_path) -> dict:
         "SMS_SHOW_CODE": True,
         "WTF_CSRF_ENABLED": True,
     }
+
+
+class StateChanges:
+    """What the flushes of one test did: the updates of workflow state columns on rows already in
+    the database, and the TransitionLog rows inserted, each under the savepoint it was flushed in
+    (a savepoint rolled back takes both away: a refused transition leaves neither)."""
+
+    def __init__(self):
+        self.changes: list[tuple] = []  # (transaction, (model, id), "Batch#3.status: draft → approved")
+        self.logs: list[tuple] = []  # (transaction, (model, id))
+        self.rolled_back: set = set()
+
+    def flushed(self, session) -> None:
+        where = session.get_nested_transaction()
+        for obj in session.dirty:
+            names = PROTECTED.get(type(obj))
+            if not names:
+                continue
+            state = sa_inspect(obj)
+            escaped = state.info.get(ESCAPED, set())
+            for name in names:
+                history = state.attrs[name].history
+                if not history.added:
+                    continue
+                if name in escaped:  # placed by a fixture or seed data (engine.setting_state)
+                    escaped.discard(name)
+                    continue
+                before = history.deleted[0] if history.deleted else "?"
+                self.changes.append((where, (type(obj), obj.id),
+                                     f"{type(obj).__name__}#{obj.id}.{name}: {before} → {history.added[0]}"))
+        for obj in session.new:
+            if isinstance(obj, TransitionLog):
+                self.logs.append((where, (MODEL_OF_OBJECT_TYPE.get(obj.object_type), obj.object_id)))
+
+    def _kept(self, transaction) -> bool:
+        while transaction is not None:
+            if transaction in self.rolled_back:
+                return False
+            transaction = transaction.parent
+        return True
+
+    def unlogged(self) -> list[str]:
+        """The state changes no TransitionLog row of the same row accounts for."""
+        logged = Counter(key for where, key in self.logs if self._kept(where))
+        out = []
+        for where, key, text in self.changes:
+            if self._kept(where):
+                if logged[key]:
+                    logged[key] -= 1
+                else:
+                    out.append(text)
+        return out
+
+
+_state_changes: StateChanges | None = None
+
+
+@event.listens_for(Session, "after_flush")
+def _count_state_changes(session, flush_context):
+    if _state_changes is not None:
+        _state_changes.flushed(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session, previous_transaction):
+    if _state_changes is not None and previous_transaction.nested:
+        _state_changes.rolled_back.add(previous_transaction)
+
+
+@pytest.fixture(autouse=True)
+def state_changes_are_logged():
+    """In every test, no workflow state column changes without a TransitionLog row for that row
+    (ISSUE 18: every state change goes through the engine)."""
+    global _state_changes
+    _state_changes = seen = StateChanges()
+    try:
+        yield seen
+    finally:
+        _state_changes = None
+    unlogged = seen.unlogged()
+    if unlogged:
+        pytest.fail("state changed without a TransitionLog row (fire a transition): " + "; ".join(unlogged))
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ shows for what a row's detail and object hold."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
@@ -11,8 +12,8 @@ from models import AuditLog
 from models.base import utcnow
 
 
-class Kind:
-    """Kinds of operation-log rows; the Chinese labels are what 操作日志 shows."""
+class Kind(StrEnum):
+    """Every kind of operation-log row (stored as its value); ``label`` is what 操作日志 shows."""
 
     LOGIN_OK = "login_ok"
     LOGIN_FAIL = "login_fail"
@@ -24,12 +25,19 @@ class Kind:
     EXPORT = "export"
     DOWNLOAD = "download"
     UPLOAD = "upload"
+    BATCH_CREATE = "batch_create"
+    CANDIDATE_MARK = "candidate_mark"
 
-    LABELS = {
-        "login_ok": "登录成功", "login_fail": "登录失败", "logout": "退出", "password": "密码",
-        "transition": "审核流转", "edit": "编辑", "data_fix": "数据维护", "export": "导出",
-        "download": "下载", "upload": "上传", "batch_create": "创建批次", "candidate_mark": "标记考生",
-    }
+    @property
+    def label(self) -> str:
+        return _KIND_LABELS[self]
+
+
+_KIND_LABELS = {
+    Kind.LOGIN_OK: "登录成功", Kind.LOGIN_FAIL: "登录失败", Kind.LOGOUT: "退出", Kind.PASSWORD: "密码",
+    Kind.TRANSITION: "审核流转", Kind.EDIT: "编辑", Kind.DATA_FIX: "数据维护", Kind.EXPORT: "导出",
+    Kind.DOWNLOAD: "下载", Kind.UPLOAD: "上传", Kind.BATCH_CREATE: "创建批次", Kind.CANDIDATE_MARK: "标记考生",
+}
 
 
 # Where a row's client IP comes from when the caller names none: admin_views installs the request's
@@ -47,11 +55,13 @@ def set_ip_source(source: Callable[[], str | None]) -> None:
     _ip_source = source
 
 
-def log(session: Session, user, kind: str, summary: str, *, obj=None, object_type: str | None = None,
+def log(session: Session, user, kind: Kind, summary: str, *, obj=None, object_type: str | None = None,
         detail: dict | None = None, ip: str | None = None, username: str | None = None) -> AuditLog:
     """Add an operation-log row to the current transaction (committed with the change it records).
     A row written while serving a request carries that request's client IP, whether or not the
     caller passed it."""
+    if not isinstance(kind, Kind):
+        raise TypeError(f"an operation-log kind is a workflows.audit.Kind, not {kind!r}")
     if ip is None:
         ip = _ip_source()
     row = AuditLog(

@@ -13,12 +13,12 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from models import Batch, BatchStatus, Candidate, Certificate, Organization, Person
-from models.audit import AuditLog
 from models.base import local_today, utcnow
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
+from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
 from workflows.scope import scope_pairs
@@ -291,9 +291,7 @@ def create_batch(session: Session, user, name: str, rows, occupations, levels) -
         ],
     )
     batch.candidate_count = len(rows)
-    session.add(AuditLog(kind="batch_create", user_id=user.id, username=user.username,
-                         organization_id=user.organization_id, summary=f"创建批次「{name}」，{len(rows)} 人",
-                         object_type="batch", object_id=batch.id))
+    log(session, user, Kind.BATCH_CREATE, f"创建批次「{name}」，{len(rows)} 人", obj=batch)
     session.flush()
     return batch
 
@@ -309,11 +307,8 @@ def mark_candidate(session: Session, user, candidate: Candidate, failed: bool, n
     candidate.failed = failed
     candidate.fail_note = note if failed else None
     touch(batch)
-    session.add(AuditLog(
-        kind="candidate_mark", user_id=user.id, username=user.username, organization_id=user.organization_id,
-        summary=f"{'标记' if failed else '取消标记'}考生 {candidate.name} 审核不通过" + (f"：{note}" if failed else ""),
-        object_type="batch", object_id=batch.id,
-    ))
+    log(session, user, Kind.CANDIDATE_MARK,
+        f"{'标记' if failed else '取消标记'}考生 {candidate.name} 审核不通过" + (f"：{note}" if failed else ""), obj=batch)
     session.flush()
 
 

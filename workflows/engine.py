@@ -5,17 +5,24 @@ only code that changes a state: it checks the actor, the source state, the guard
 reason, claims the row with its version (optimistic locking), runs the effects, writes the
 ``TransitionLog`` and the messages, all inside one savepoint, so a refused or stale
 transition leaves nothing behind. ``fire_many`` does that per row and reports per row.
+
+A workflow's state attribute is protected (django-fsm's ``protected=True``): once a row is in the
+database, assigning it anywhere but in ``fire`` raises ``ProtectedStateError``, and so does an ORM
+``update(Model).values(state=…)``. A new row's initial state is set like any column; seed data,
+migrations and test fixtures that must place a row in a state use ``with setting_state(): …``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event, select
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 from sqlalchemy.orm.exc import StaleDataError
 
 from models import TransitionLog, User
@@ -23,6 +30,80 @@ from models.base import utcnow
 from models.user import Permission
 from workflows import NotFoundError, StaleObjectError, WorkflowError, messages
 from workflows.audit import Kind, log
+
+
+class ProtectedStateError(RuntimeError):
+    """A workflow's state attribute was assigned outside the engine: a programming error."""
+
+
+# Who is writing state attributes in the current context: None (nobody may), _ENGINE (``_apply``)
+# or _ESCAPE (``setting_state``: seed data, migrations, test fixtures).
+_ENGINE, _ESCAPE = "engine", "escape"
+_writer: ContextVar[str | None] = ContextVar("state_writer", default=None)
+# the info key under which a row remembers the state attributes last set through the escape, so a
+# check of "no state change without a TransitionLog row" (tests/conftest.py) can leave them out
+ESCAPED = "state_set_outside_transition"
+# filled as Workflows are built: model → its state attributes; a TransitionLog's object_type → model
+PROTECTED: dict[type, frozenset[str]] = {}
+MODEL_OF_OBJECT_TYPE: dict[str, type] = {}
+
+
+@contextmanager
+def _writing(writer: str) -> Iterator[None]:
+    token = _writer.set(writer)
+    try:
+        yield
+    finally:
+        _writer.reset(token)
+
+
+def setting_state():
+    """``with setting_state(): row.status = …`` — assign state attributes of rows already in the
+    database: for seed data, migrations and test fixtures that place a row in a state without a
+    transition; never for product code (tests/unit/test_layers.py)."""
+    return _writing(_ESCAPE)
+
+
+def _guard_state_assignment(target, value, oldvalue, initiator) -> None:
+    """The ``set`` event of a protected attribute (it does not fire when rows are loaded)."""
+    writer = _writer.get()
+    state = attributes.instance_state(target)
+    if writer == _ENGINE:
+        if ESCAPED in state.info:
+            state.info[ESCAPED].discard(initiator.key)
+    elif writer == _ESCAPE:
+        state.info.setdefault(ESCAPED, set()).add(initiator.key)
+    elif state.key is not None:  # in the database already (a new row's initial state is free)
+        raise ProtectedStateError(
+            f"{type(target).__name__}.{initiator.key} is a workflow state: fire a transition "
+            "(engine.Workflow.fire), or use engine.setting_state() in seed data and fixtures")
+
+
+def _protect(model, state_attr: str, object_type: str) -> None:
+    MODEL_OF_OBJECT_TYPE[object_type] = model
+    names = PROTECTED.get(model, frozenset())
+    if state_attr not in names:
+        PROTECTED[model] = names | {state_attr}
+        event.listen(getattr(model, state_attr), "set", _guard_state_assignment)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_state_update(execute_state) -> None:
+    """An ORM ``update(Model).values(<state>=…)`` would skip the engine as an assignment would."""
+    if not execute_state.is_update or _writer.get() is not None:
+        return
+    mapper = execute_state.bind_mapper
+    names = PROTECTED.get(mapper.class_) if mapper is not None else None
+    if not names:
+        return
+    statement = execute_state.statement
+    keys = {getattr(k, "key", k) for k in statement._values or ()}  # noqa: SLF001 (no public accessor)
+    for params in execute_state.parameters if execute_state.is_executemany else ():
+        keys.update(params)
+    touched = names & keys
+    if touched:
+        raise ProtectedStateError(f"{mapper.class_.__name__}.{min(touched)} is a workflow state: an ORM UPDATE "
+                                  "may not set it (fire a transition for each row)")
 
 
 @dataclass(frozen=True)
@@ -130,6 +211,7 @@ class Workflow:
         self.transitions = {t.name: t for t in transitions}
         if len(self.transitions) != len(transitions):
             raise ValueError("duplicate transition names")
+        _protect(model, state_attr, object_type)
 
     # -- reading the table ------------------------------------------------------------
     def transition(self, name: str) -> Transition:
@@ -236,7 +318,8 @@ class Workflow:
     def _apply(self, ctx: Context) -> None:
         session, obj, transition = ctx.session, ctx.obj, ctx.transition
         target = transition.target_for(obj)
-        setattr(obj, self.state_attr, target)
+        with _writing(_ENGINE):
+            setattr(obj, self.state_attr, target)
         # Claim the row first: the version check in this UPDATE is what makes the second of
         # two simultaneous reviewers fail before any effect (certificates, numbers) runs.
         session.flush()
@@ -258,7 +341,7 @@ class Workflow:
         )
         # 操作日志 (SPEC §8) shows transitions beside sign-ins and edits
         log(session, ctx.user, Kind.TRANSITION, f"{self.title(obj)}：{transition.label}"
-            + (f"（原因：{ctx.reason}）" if ctx.reason else ""), object_type=self.object_type, obj=obj)
+            + (f"（原因：{ctx.reason}）" if ctx.reason else ""), obj=obj)
         if transition.notify is not None or transition.notify_users is not None:
             self._notify(ctx, transition.notify(ctx) if transition.notify else (),
                          transition.notify_users(ctx) if transition.notify_users else ())

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from models import AuditLog, OrgStatus, SmsCode, User
 from models.base import utcnow
 from workflows.audit import Kind
+from workflows.engine import setting_state
 
 DEMO_PASSWORD = "Demo@2026"
 
@@ -239,7 +240,8 @@ def test_account_without_phone(browser, session):
     (OrgStatus.offline, "所属机构已下线，无法登录"),
 ])
 def test_organization_status_refuses_login(browser, session, status, message):
-    user_named(session, "enterprise").organization.status = status
+    with setting_state():
+        user_named(session, "enterprise").organization.status = status
     session.commit()
     resp = password_step(browser, "enterprise")
     assert resp.status_code == 200 and message in text(resp)
@@ -254,13 +256,15 @@ def test_disabled_account_refused(browser, session):
 def test_organization_taken_offline_ends_open_sessions(login, session):
     browser = login("inst_jinan")
     assert signed_in(browser)
-    user_named(session, "inst_jinan").organization.status = OrgStatus.offline
+    with setting_state():
+        user_named(session, "inst_jinan").organization.status = OrgStatus.offline
     session.commit()
     resp = browser.get("/admin/")
     assert resp.status_code == 302 and "/login" in location(resp)
     page = text(browser.get(location(resp)))
     assert "所属机构已下线，无法登录" in page
-    user_named(session, "inst_jinan").organization.status = OrgStatus.active
+    with setting_state():
+        user_named(session, "inst_jinan").organization.status = OrgStatus.active
     session.commit()
     assert not signed_in(browser)  # the session is gone, not merely suspended
 

@@ -26,6 +26,7 @@ from models import (
 from models.base import format_local
 from tests.factories import issued_certificates, org, png_files
 from tests.samples import make_jpeg, make_pdf, make_png
+from workflows.engine import setting_state
 from workflows.privacy import mask_id_number
 from workflows.validators import make_id_number
 
@@ -480,7 +481,8 @@ def test_lost_certificate_not_valid_or_already_applied_for_is_refused_by_name(lo
                        follow_redirects=True)
     assert f"证书{mine2.number}已有未办结的注销申请#{cancel.id}（待审核(主管部门)），不能再次申请" in flashes(resp)
     assert lost_items(session, app) == [mine.id]
-    mine2.status = CertificateStatus.voided
+    with setting_state():
+        mine2.status = CertificateStatus.voided
     session.commit()
     resp = client.post("/admin/application/lost/add/", {"id": str(app.id), "certificate_id": str(mine2.id)},
                        follow_redirects=True)

@@ -23,6 +23,7 @@ from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind
 from tests.factories import make_org
 from tests.integration.test_list_queries import counted
+from workflows.engine import setting_state
 
 S = CertificateStatus
 LIBRARY = "/admin/certificate_library"
@@ -201,7 +202,8 @@ def test_details_show_holder_print_status_endorsements_and_links(login, session)
     old, new = certs(session, "JG370101")[:2]
     printer = session.scalar(select(User).where(User.username == "inst_jinan"))
     new.replaces_id = old.id
-    new.print_status, new.printed_at, new.printed_by_id = PrintStatus.printed, utcnow(), printer.id
+    with setting_state():
+        new.print_status, new.printed_at, new.printed_by_id = PrintStatus.printed, utcnow(), printer.id
     new.endorsement_count = 2
     session.commit()
     client = login("inst_jinan")

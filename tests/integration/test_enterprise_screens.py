@@ -25,6 +25,7 @@ from models.user import Permission
 from tests.factories import user
 from tests.samples import make_png
 from workflows.auth import login_refusal
+from workflows.engine import setting_state
 from workflows.enterprise import REGISTRATIONS_IN_PROGRESS
 
 S = EnterpriseChangeStatus
@@ -55,7 +56,8 @@ def no_registrations_in_progress(session, org: Organization) -> None:
     """The demo may grow registrations of every state: a change is refused while any runs."""
     for row in session.scalars(select(Registration).where(Registration.enterprise_id == org.id,
                                                           Registration.status.in_(REGISTRATIONS_IN_PROGRESS))):
-        row.status = RegistrationStatus.withdrawn
+        with setting_state():
+            row.status = RegistrationStatus.withdrawn
     session.flush()
 
 

@@ -25,6 +25,7 @@ from models import (
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from tests.factories import make_application, user
+from workflows.engine import setting_state
 from workflows.enterprise import ENTERPRISE_CHANGE, REGISTRATIONS_IN_PROGRESS, start_change
 
 STUDENTS, MY_INFO, CITY, LOST = "/admin/student/", "/admin/my_info/", "/admin/city_enterprise/", "/admin/lost_reissue/"
@@ -188,7 +189,8 @@ def test_after_a_city_change_the_receiving_city_lists_the_enterprise(login, sess
     org = user(session, "enterprise").organization
     for row in session.scalars(select(Registration).where(Registration.enterprise_id == org.id,
                                                           Registration.status.in_(REGISTRATIONS_IN_PROGRESS))):
-        row.status = RegistrationStatus.withdrawn
+        with setting_state():
+            row.status = RegistrationStatus.withdrawn
     change = start_change(session, user(session, "enterprise"), org, {"new_region_code": "370200"})
     session.commit()
     qingdao = login("qingdao")

@@ -14,6 +14,7 @@ from models.base import utcnow
 from workflows import WorkflowError
 from workflows import auth as rules
 from workflows.audit import Kind
+from workflows.engine import setting_state
 from workflows.privacy import mask_phone
 from workflows.sms import SENDERS, OutboxSender, SmsError, get_sender, outbox_path, register_sender
 from workflows.validators import check_password_policy
@@ -149,7 +150,8 @@ def test_right_password_resets_the_failure_counter(session):
 ])
 def test_organization_status_refuses_sign_in(session, status, message):
     user = user_named(session, "enterprise")
-    user.organization.status = status
+    with setting_state():
+        user.organization.status = status
     session.flush()
     with pytest.raises(WorkflowError) as exc:
         rules.authenticate(session, "enterprise", DEMO_PASSWORD, now=utcnow())
@@ -314,7 +316,8 @@ def test_verify_login_code_rechecks_the_organization(session):
     user = user_named(session, "jinan")
     now = utcnow()
     code = rules.issue_code(session, user, "login", FakeSender(), now=now)
-    user.organization.status = OrgStatus.offline
+    with setting_state():
+        user.organization.status = OrgStatus.offline
     with pytest.raises(WorkflowError, match="^所属机构已下线，无法登录$"):
         rules.verify_login_code(session, user, code, now=now)
 
@@ -400,7 +403,8 @@ def test_start_password_reset_sends_nothing_for_an_unknown_user(session):
 
 
 def test_start_password_reset_sends_nothing_for_an_offline_organization(session):
-    user_named(session, "jinan").organization.status = OrgStatus.offline
+    with setting_state():
+        user_named(session, "jinan").organization.status = OrgStatus.offline
     sender = FakeSender()
     assert rules.start_password_reset(session, "jinan", sender, now=utcnow()) is None
     assert not sender.sent

@@ -52,6 +52,7 @@ from workflows.business import (
     start_change,
     start_reissue,
 )
+from workflows.engine import setting_state
 from workflows.validators import make_id_number, parse_id_number
 from workflows.visibility import get_visible, visible
 
@@ -284,7 +285,8 @@ def test_a_user_without_the_business_apply_permission_is_refused(rolled_session)
 def test_only_a_valid_certificate_may_be_applied_for(rolled_session, status, applicant, what):
     s = rolled_session
     cert = certificate(s, "jinan_ent")
-    cert.status = status
+    with setting_state():
+        cert.status = status
     s.flush()
     with pytest.raises(WorkflowError, match=f"状态为「{status.label}」，不能办理业务"):
         start(s, applicant, what, cert)
@@ -655,7 +657,8 @@ def test_a_certificate_cancelled_meanwhile_stops_the_review(rolled_session):
     s = rolled_session
     cert = certificate(s, "jinan_ent")
     app = submitted(s, "enterprise", "name", cert)
-    cert.status = CertificateStatus.cancelled
+    with setting_state():
+        cert.status = CertificateStatus.cancelled
     s.flush()
     with pytest.raises(WorkflowError, match="状态为「已注销」"):
         fire(s, "jinan", app, "authority_approve")

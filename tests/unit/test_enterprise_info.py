@@ -28,6 +28,7 @@ from models.user import Role, role_preset
 from tests.factories import user
 from workflows import FormErrors, WorkflowError
 from workflows.auth import login_refusal, password_matches
+from workflows.engine import setting_state
 from workflows.enterprise import (
     ENTERPRISE_CHANGE,
     REGISTRATIONS_IN_PROGRESS,
@@ -115,7 +116,8 @@ def ent(s):
     # the demo keeps this enterprise free of registrations in progress; make sure of it here
     for row in s.scalars(select(Registration).where(Registration.enterprise_id == admin.organization_id,
                                                     Registration.status.in_(REGISTRATIONS_IN_PROGRESS))):
-        row.status = RegistrationStatus.withdrawn
+        with setting_state():
+            row.status = RegistrationStatus.withdrawn
     return admin.organization, admin
 
 
@@ -324,7 +326,8 @@ def test_approval_refused_when_registrations_started_or_the_name_was_taken_meanw
     registration = registration_in_progress(s, org, admin)
     with pytest.raises(WorkflowError, match="正在办理的注册申报业务"):
         ENTERPRISE_CHANGE.fire(s, user(s, "jinan"), change, "authority_approve")
-    registration.status = RegistrationStatus.approved
+    with setting_state():
+        registration.status = RegistrationStatus.approved
     ENTERPRISE_CHANGE.fire(s, user(s, "jinan"), change, "authority_approve")
     other, other_admin = new_enterprise(s)
     update_enterprise(s, other_admin, other, direct_values(other, name="山东鲁建控股集团有限公司", region_code="370100"))

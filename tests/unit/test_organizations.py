@@ -13,6 +13,7 @@ from models.org import OrgKind, OrgStatus
 from tests.factories import org, user
 from workflows import FormErrors, WorkflowError
 from workflows.auth import login_refusal
+from workflows.engine import setting_state
 from workflows.organizations import (
     ORGANIZATION,
     create_organization,
@@ -92,7 +93,8 @@ def test_a_disabled_manager_manages_nothing(session):
 def test_parent_choices_are_the_users_own_authority_or_every_active_authority(session):
     jinan_org = org(session, "SD370100")
     assert parent_choices(session, user(session, "jinan"), OrgKind.institution) == [jinan_org]
-    org(session, "SD370200").status = OrgStatus.offline
+    with setting_state():
+        org(session, "SD370200").status = OrgStatus.offline
     session.flush()
     choices = parent_choices(session, user(session, "province"), OrgKind.institution)
     assert jinan_org in choices and org(session, "SD370200") not in choices

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from models import Certificate, CertificateStatus, RateLimitHit
 from workflows import verification as rules
+from workflows.engine import setting_state
 
 SECRET = "test-verify-secret"
 T0 = datetime(2026, 3, 1, 8, 0, 5)  # naive UTC, 5 s into a one-minute window
@@ -22,7 +23,8 @@ def demo_certificate(session) -> Certificate:
 def reissue(session, old: Certificate, number: str, *, void_old: bool = True) -> Certificate:
     """What 补证 leaves behind: the old certificate voided, a new one pointing at it."""
     if void_old:
-        old.status = CertificateStatus.voided
+        with setting_state():
+            old.status = CertificateStatus.voided
     new = Certificate(number=number, person_id=old.person_id, occupation_id=old.occupation_id,
                       level_id=old.level_id, issuer_id=old.issuer_id, authority_id=old.authority_id,
                       issue_date=date(2026, 2, 1), replaces_id=old.id)
@@ -93,7 +95,8 @@ def test_a_certificate_without_level(session):
 
 def test_cancelled_certificate_shows_its_status(session):
     cert = demo_certificate(session)
-    cert.status = CertificateStatus.cancelled
+    with setting_state():
+        cert.status = CertificateStatus.cancelled
     session.flush()
     result = rules.lookup(session, cert.number, cert.person.name)
     assert (result.status_label, result.replaced_by_number) == ("已注销", None)
@@ -118,7 +121,8 @@ def test_a_chain_of_reissues_points_at_the_one_in_force(session):
 
 def test_voided_without_reissue(session):
     cert = demo_certificate(session)
-    cert.status = CertificateStatus.voided
+    with setting_state():
+        cert.status = CertificateStatus.voided
     session.flush()
     result = rules.lookup(session, cert.number, cert.person.name)
     assert (result.status_label, result.replaced_by_number) == ("已作废", None)
