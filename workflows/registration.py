@@ -504,3 +504,8 @@ def _message_enterprise_users(session: Session, enterprise_id: int, anomaly: Ano
                                                          User.is_enabled.is_(True))):
         session.add(Message(user_id=user_id, title=f"{anomaly}：待申辩", body=anomaly.description,
                             object_type="anomaly", object_id=anomaly.id))
+
+
+def may_appeal(user, anomaly: Anomaly) -> bool:
+    """申辩 is offered on ``anomaly``: what ``submit_appeal`` would let ``user`` do to it now."""
+    return APPEAL.allows(user, anomaly, "appeal")
