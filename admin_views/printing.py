@@ -24,6 +24,7 @@ from models.user import Permission
 from workflows.printing import (
     FIELDS,
     LIMITS,
+    MARKS,
     QR_CODE,
     default_layout,
     layout_for,
@@ -68,7 +69,7 @@ class PrintMixin:
         return may_print_certificate(current_user, certificate)
 
     # 标记已打印 / 标记未打印 stay in 批量操作 and on the details page; the 操作 column offers 打印证书
-    row_words = {"mark_printed": None, "mark_unprinted": None}
+    row_words = dict.fromkeys(MARKS)
 
     def row_links(self, row):
         links = super().row_links(row)

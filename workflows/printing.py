@@ -97,6 +97,10 @@ PRINT = Workflow(
 )
 
 
+# 标记已打印 / 标记未打印: the print status set by hand (批量操作, the details page), not by printing
+MARKS = ("mark_printed", "mark_unprinted")
+
+
 def may_print(user) -> bool:
     """The user may print certificates at all (an issuing institution with 证书打印)."""
     return any(t.name == "print" for t in PRINT.offered(user))
