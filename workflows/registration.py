@@ -506,6 +506,10 @@ def _message_enterprise_users(session: Session, enterprise_id: int, anomaly: Ano
                             object_type="anomaly", object_id=anomaly.id))
 
 
+# 申辩通过 / 申辩不通过: the province's decision on an answered anomaly
+DECISIONS = ("accept", "reject")
+
+
 def may_appeal(user, anomaly: Anomaly) -> bool:
     """申辩 is offered on ``anomaly``: what ``submit_appeal`` would let ``user`` do to it now."""
     return APPEAL.allows(user, anomaly, "appeal")
