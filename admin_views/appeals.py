@@ -24,7 +24,7 @@ from models.org import OrgKind
 from models.user import Permission
 from workflows import StaleObjectError
 from workflows.privacy import mask_id_number
-from workflows.registration import APPEAL, DECISIONS, may_appeal, scan_anomalies, submit_appeal
+from workflows.registration import APPEAL, DECISIONS, REFUSAL, may_appeal, scan_anomalies, submit_appeal
 from workflows.search import TermKind, starts_with
 
 A = AnomalyStatus
@@ -124,7 +124,7 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
             Attachment.owner_type == "anomaly", Attachment.owner_id == anomaly.id).order_by(Attachment.id)).all()
         logs = transition_logs(APPEAL.object_type, anomaly.id)
         return {"files": files, "logs": logs, "may_answer": self.may_answer(anomaly), "max_files": MAX_FILES,
-                "accept": ACCEPT_FILES}
+                "accept": ACCEPT_FILES, "refusal": REFUSAL}
 
     @expose("/answer/", methods=("POST",))
     def answer_view(self):

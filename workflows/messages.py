@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Message, User
+from workflows.audit import Kind, log
 
 
 def members(session: Session, org_ids: Iterable[int | None]) -> set[int]:
@@ -46,8 +47,6 @@ def mark_read(messages: Iterable[Message]) -> None:
 
 def read_all(session: Session, user) -> int:
     """全部标为已读: every unread message of ``user``, in the 操作日志; returns how many."""
-    from workflows.audit import Kind, log
-
     result = session.execute(update(Message).where(Message.user_id == user.id, Message.is_read.is_(False))
                              .values(is_read=True))
     log(session, user, Kind.EDIT, f"我的消息：全部标为已读（{result.rowcount} 条）", object_type="message")

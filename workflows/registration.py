@@ -506,8 +506,9 @@ def _message_enterprise_users(session: Session, enterprise_id: int, anomaly: Ano
                             object_type="anomaly", object_id=anomaly.id))
 
 
-# 申辩通过 / 申辩不通过: the province's decision on an answered anomaly
+# 申辩通过 / 申辩不通过: the province's decision on an answered anomaly; REFUSAL's reason shows red
 DECISIONS = ("accept", "reject")
+REFUSAL = "reject"
 
 
 def may_appeal(user, anomaly: Anomaly) -> bool:
