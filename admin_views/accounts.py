@@ -27,13 +27,17 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from markupsafe import Markup
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
+from wtforms import BooleanField, StringField
 
 from admin_views.auth import _cfg
 from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip, transition_logs
+from admin_views.forms import values
 from models import (
     AccountKind,
     AccountRequest,
@@ -65,9 +69,7 @@ bp = Blueprint("accounts", __name__)
 SMS_STATE = "register_sms"
 DONE = "register_done"
 
-ENTERPRISE_FIELDS = ("name", "credit_code", "region_code", "address", "postcode", "contact", "contact_phone",
-                     "qualification_no", "admin_name", "username", "phone", "sms_code")
-INDIVIDUAL_FIELDS = ("name", "id_number", "region_code", "username", "phone", "sms_code")
+# typed passwords are never sent back into the page
 PASSWORD_FIELDS = ("password", "password2")
 # Besides the once-a-minute throttle per phone: codes one client may request per window, so the
 # public page cannot be used to send messages to a long list of numbers.
@@ -77,6 +79,43 @@ SMS_CLIENT_WINDOW_SECONDS = 3600
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+
+
+# --- forms: workflows.enterprise checks every field (register_enterprise / register_individual) ---
+
+
+class SmsForm(FlaskForm):
+    """获取验证码: the phone to bind; ``form`` names the page to go back to without JavaScript."""
+
+    phone = StringField()
+    form = StringField()
+
+
+class _RegisterForm(FlaskForm):
+    name = StringField()
+    region_code = StringField()
+    username = StringField()
+    phone = StringField()
+    sms_code = StringField()
+    password = StringField()
+    password2 = StringField()
+    send_sms = BooleanField()  # the 获取验证码 button posted the whole form
+
+
+class EnterpriseForm(_RegisterForm):
+    credit_code = StringField()
+    address = StringField()
+    postcode = StringField()
+    contact = StringField()
+    contact_phone = StringField()
+    qualification_no = StringField()
+    admin_name = StringField()
+    licence = MultipleFileField()
+    qualification = MultipleFileField()
+
+
+class IndividualForm(_RegisterForm):
+    id_number = StringField()
 
 
 # --- cities -------------------------------------------------------------------------------
@@ -158,50 +197,50 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
 @bp.route("/register/sms", methods=["POST"])
 def send_sms():
     """获取验证码 from the page's script (JSON), or from a plain form (back to the page)."""
-    result = send_register_code(request.form.get("phone"))
+    form = SmsForm()
+    result = send_register_code(form.phone.data)
     wants_json = (request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
                   or request.headers.get("X-Requested-With") == "XMLHttpRequest")
     if wants_json:
         return jsonify(ok=result.ok, message=result.message, hint=result.hint, wait=result.wait,
                        field=None if result.ok or result.status != 400 else "phone"), result.status
     flash(result.message, result.category)
-    page = "accounts.register_individual" if request.form.get("form") == "individual" else \
-        "accounts.register_enterprise"
+    page = "accounts.register_individual" if form.form.data == "individual" else "accounts.register_enterprise"
     return redirect(url_for(page))
 
 
 # --- the registration pages --------------------------------------------------------------
 
 
-def _files(name: str) -> list[tuple[str, bytes]]:
-    return [(f.filename or "", f.read()) for f in request.files.getlist(name)]
+def _files(field) -> list[tuple[str, bytes]]:
+    return [(f.filename or "", f.read()) for f in field.data or ()]
 
 
 def _register_page(kind: AccountKind):
     enterprise = kind == AccountKind.enterprise
-    fields = ENTERPRISE_FIELDS if enterprise else INDIVIDUAL_FIELDS
+    form = EnterpriseForm() if enterprise else IndividualForm()
     template = "accounts/register_enterprise.html" if enterprise else "accounts/register_individual.html"
-    values = dict.fromkeys(fields, "")
+    data = values(form)  # every field "" on a GET
     errors: dict[str, str] = {}
     reselect = False  # files were chosen but the page came back: the browser does not keep them
     if request.method == "GET":
         state = session.get(SMS_STATE)
         if isinstance(state, dict) and state.get("phone"):
-            values["phone"] = state["phone"]  # back from a plain 获取验证码 post
+            data["phone"] = state["phone"]  # back from a plain 获取验证码 post
     else:
-        values = {name: request.form.get(name, "") for name in fields}
-        licences = _files("licence") if enterprise else []
-        qualifications = _files("qualification") if enterprise else []
-        reselect = any(data for _, data in licences + qualifications)
-        if "send_sms" in request.form:
-            result = send_register_code(values["phone"])
+        licences = _files(form.licence) if enterprise else []
+        qualifications = _files(form.qualification) if enterprise else []
+        reselect = any(content for _, content in licences + qualifications)
+        if form.send_sms.data:
+            result = send_register_code(data["phone"])
             if result.status == 400:
                 errors["phone"] = result.message
             else:
                 flash(result.message, result.category)
-                values["phone"] = result.phone or values["phone"]
+                data["phone"] = result.phone or data["phone"]
         else:
-            data = dict(values, **{name: request.form.get(name, "") for name in PASSWORD_FIELDS})
+            # not perform: a wrong code's attempt count is committed with the refusal, and a
+            # concurrent double submit (IntegrityError) has a message of its own
             try:
                 attempts = _cfg("SMS_CODE_MAX_ATTEMPTS", 5)
                 if enterprise:
@@ -225,8 +264,9 @@ def _register_page(kind: AccountKind):
                 session[DONE] = {"kind": kind.value, "name": account.applicant_name,
                                  "username": account.user.username, "authority": account.authority.name}
                 return redirect(url_for("accounts.registered"))
-    return render_template(template, values=values, errors=errors, cities=_cities(), reselect=reselect,
-                           hint=_hint_for(values.get("phone")), kind=kind.value,
+    shown = {name: value for name, value in data.items() if name not in PASSWORD_FIELDS}
+    return render_template(template, values=shown, errors=errors, cities=_cities(), reselect=reselect,
+                           hint=_hint_for(shown.get("phone")), kind=kind.value,
                            resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
 
 

@@ -8,19 +8,22 @@ and file is loaded through workflows.visibility.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request
+from flask import abort, redirect
 from flask_admin import expose
 from flask_login import current_user
+from flask_wtf.file import MultipleFileField
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import StringField
 
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, transition_logs
+from admin_views.base import AttachmentFilesMixin, WorkflowModelView, perform, transition_logs
+from admin_views.forms import RowForm
 from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind
 from models.user import Permission
-from workflows import StaleObjectError, WorkflowError
-from workflows.appeals import APPEAL, scan_anomalies, submit_appeal
+from workflows import StaleObjectError
+from workflows.appeals import APPEAL, DECISIONS, REFUSAL, may_appeal, scan_anomalies, submit_appeal
 from workflows.privacy import mask_id_number
 from workflows.search import TermKind, starts_with
 
@@ -28,6 +31,15 @@ A = AnomalyStatus
 MAX_FILES = 5
 ACCEPT_FILES = ".jpg,.jpeg,.png,.pdf,.doc,.docx"
 BRIEF = 24  # characters of a description shown in the list
+
+
+class AnswerForm(RowForm):
+    """申辩: the text and files; workflows.registration.submit_appeal checks both. ``version`` is
+    the row's as the page showed it (a concurrent decision is 「该记录已被他人处理」)."""
+
+    version = StringField()
+    answer = StringField()
+    files = MultipleFileField()
 
 
 def _person(view, context, model, name):
@@ -91,7 +103,7 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
                                     "answered_at", "answer", "decided_at", "decision")
         super().__init__(Anomaly, **kwargs)
 
-    row_words = {"accept": "处理", "reject": "处理"}
+    row_words = dict.fromkeys(DECISIONS, "处理")  # one 处理 in the 操作 column opens both decisions
 
     def get_query(self):
         return super().get_query().options(joinedload(Anomaly.person), joinedload(Anomaly.enterprise))
@@ -105,27 +117,27 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
     # -- the detail page --------------------------------------------------------------------------
     def may_answer(self, anomaly: Anomaly) -> bool:
         """The 申辩 form: an open anomaly of this user's enterprise (the engine decides again on POST)."""
-        appeal = APPEAL.transition("appeal")
-        return anomaly.status in appeal.sources and APPEAL.may(current_user, anomaly, appeal)
+        return may_appeal(current_user, anomaly)
 
     def appeal_page(self, anomaly: Anomaly) -> dict:
         files = db.session.scalars(select(Attachment).where(
             Attachment.owner_type == "anomaly", Attachment.owner_id == anomaly.id).order_by(Attachment.id)).all()
         logs = transition_logs(APPEAL.object_type, anomaly.id)
         return {"files": files, "logs": logs, "may_answer": self.may_answer(anomaly), "max_files": MAX_FILES,
-                "accept": ACCEPT_FILES}
+                "accept": ACCEPT_FILES, "refusal": REFUSAL}
 
     @expose("/answer/", methods=("POST",))
     def answer_view(self):
         """申辩: text and files in one POST; a refused one stores nothing (submit_appeal checks first)."""
-        anomaly = self.get_one(request.form.get("id"))
-        files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+        form = AnswerForm()
+        anomaly = self.get_one(form.id.data)
+        files = [(f.filename or "", f.read()) for f in form.files.data or ()]
 
         def answer():
-            seen = request.form.get("version")
+            seen = form.version.data
             if seen and str(anomaly.version) != seen:
                 raise StaleObjectError()
-            submit_appeal(db.session, current_user, anomaly, request.form.get("answer") or "", files)
+            submit_appeal(db.session, current_user, anomaly, form.answer.data or "", files)
 
         return self.run_on_row(anomaly.id, answer, "申辩已提交，等待省厅处理")
 
@@ -134,14 +146,12 @@ class AppealView(AttachmentFilesMixin, WorkflowModelView):
     def scan_view(self):
         if not self.reviewer:
             abort(404)
-        try:
+
+        def scan():
             added = scan_anomalies(db.session, current_user)
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            flash(f"异常筛查完成：新增 {added} 条异常信息" if added else "异常筛查完成：未发现新的异常信息", "success")
+            return f"异常筛查完成：新增 {added} 条异常信息" if added else "异常筛查完成：未发现新的异常信息"
+
+        perform(scan)
         return redirect(self.get_url(".index_view"))
 
 

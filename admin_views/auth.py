@@ -27,7 +27,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from admin_views.base import client_ip
+from admin_views.base import client_ip, perform
 from models import User, db
 from models.base import OutOfRange, utcnow
 from workflows import WorkflowError, sessions
@@ -262,7 +262,7 @@ def login():
             flash(exc.message, "warning")
             code = previous.get("hint") if previous.get("uid") == user.id else None
         except WorkflowError as exc:
-            db.session.commit()
+            db.session.commit()  # not perform: the right password still clears the failure count
             flash(exc.message, "danger")
             return render_template("auth/login.html", form=form)
         db.session.commit()
@@ -320,7 +320,7 @@ def _resend(user: User, purpose: str, key: str, pending: dict) -> None:
     now = utcnow()
     try:
         code = _send_code(user, purpose, now)
-    except WorkflowError as exc:
+    except WorkflowError as exc:  # not perform: a failed send keeps nothing (no commit) and says why
         flash(exc.message, "danger")
         return
     db.session.commit()
@@ -352,17 +352,10 @@ def logout():
 def change_password():
     user = current_user._get_current_object()
     form = ChangePasswordForm()
-    if form.validate_on_submit():
-        try:
-            rules.change_password(db.session, user, form.old_password.data, form.new_password.data,
-                                  form.confirm_password.data, keep=g.get("user_session"))
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        else:
-            db.session.commit()
-            flash("密码修改成功", "success")
-            return redirect(url_for("admin.index"))
+    if form.validate_on_submit() and perform(lambda: rules.change_password(
+            db.session, user, form.old_password.data, form.new_password.data, form.confirm_password.data,
+            keep=g.get("user_session")), "密码修改成功"):
+        return redirect(url_for("admin.index"))
     return render_template("auth/password.html", form=form, forced=user.must_change_password)
 
 
@@ -387,6 +380,7 @@ def _start_reset(username: str, now: datetime) -> str | None:
     or None when the form must be shown again (its message flashed)."""
     sender = get_sender(current_app.config, current_app.instance_path)
     code = None
+    # not perform: a throttled request (a code sent a moment ago) still goes on to the reset step
     try:
         code = rules.start_password_reset(db.session, username, sender, now=now,
                                           ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),

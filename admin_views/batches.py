@@ -9,24 +9,29 @@ from __future__ import annotations
 from flask import Response, abort, current_app, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, MultipleFileField
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import StringField
 
 from admin_views.base import (
     AccessMixin,
     AttachmentFilesMixin,
     WorkflowModelView,
     client_ip,
+    perform,
     review_tabs,
     transition_logs,
 )
+from admin_views.forms import RowForm, values
 from models import Attachment, Batch, BatchStatus, Candidate, db
 from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.batch import BATCH, REVIEWS, can_edit, mark_candidate
+from workflows.batch import BATCH, can_edit, mark_candidate, may_mark_candidates
 from workflows.candidates import (
     add_attachments,
     import_batch,
@@ -45,6 +50,53 @@ REVIEWERS = (OrgKind.authority, OrgKind.province)
 S = BatchStatus
 CANDIDATES_PER_PAGE = 50
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# --- forms (the templates write the inputs by hand, with these names) -----------------------
+
+
+class RenameForm(RowForm):
+    name = StringField()
+
+
+class AttachForm(RowForm):
+    files = MultipleFileField()
+    next = StringField()
+
+
+class AttachmentForm(FlaskForm):
+    attachment_id = StringField()
+    next = StringField()
+
+
+class CandidateMarkForm(FlaskForm):
+    candidate_id = StringField()
+    failed = StringField()
+    note = StringField()
+
+
+class CandidateRowForm(FlaskForm):
+    candidate_id = StringField()
+
+
+class CandidateForm(FlaskForm):
+    """在线编辑考生信息: workflows.candidates.save_candidate checks every field as the import does."""
+
+    name = StringField()
+    id_number = StringField()
+    phone = StringField()
+    employer_name = StringField()
+    occupation_id = StringField()
+    level_id = StringField()
+
+
+class BatchCreateForm(FlaskForm):
+    name = StringField()
+    file = FileField()
+
+
+def _files(field) -> list[tuple[str, bytes]]:
+    return [(f.filename or "", f.read()) for f in field.data or ()]
 
 
 def _reason(view, context, model, name):
@@ -120,7 +172,6 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             .order_by(Attachment.id)
         ).all()
         logs = transition_logs("batch", batch.id)
-        transitions = {t.name for t in BATCH.available(current_user, batch)}
         return {
             "candidates": candidates,
             "page": page,
@@ -128,51 +179,54 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             "attachments": attachments,
             "logs": logs,
             "editable": can_edit(current_user, batch),
-            "reviewing": bool(transitions & set(REVIEWS)),
+            "reviewing": may_mark_candidates(current_user, batch),
         }
 
     @expose("/rename/", methods=("POST",))
     def rename_view(self):
-        batch = _visible_or_404(Batch, request.form.get("id"))
-        return self.run_on_row(batch.id, lambda: rename_batch(db.session, current_user, batch, request.form.get("name")),
-                         "批次名称已修改")
+        form = RenameForm()
+        batch = _visible_or_404(Batch, form.id.data)
+        return self.run_on_row(batch.id, lambda: rename_batch(db.session, current_user, batch, form.name.data),
+                               "批次名称已修改")
 
     @expose("/attach/", methods=("POST",))
     def attach_view(self):
-        batch = _visible_or_404(Batch, request.form.get("id"))
-        files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
+        form = AttachForm()
+        batch = _visible_or_404(Batch, form.id.data)
+        files = _files(form.files)
         cfg = current_app.config
         response = self.run_on_row(batch.id, lambda: add_attachments(
             db.session, current_user, batch, files, max_documents=cfg["BATCH_MAX_DOCUMENTS"],
             max_images=cfg["BATCH_MAX_IMAGES"], max_bytes=cfg["ATTACHMENT_MAX_BYTES"]), "资料已上传")
-        next_url = request.form.get("next")
-        if next_url == "wizard":
+        if form.next.data == "wizard":
             return redirect(url_for("batch_create.attachments_view", id=batch.id))
         return response
 
     @expose("/attachment/delete/", methods=("POST",))
     def attachment_delete_view(self):
-        attachment = _visible_or_404(Attachment, request.form.get("attachment_id"))
+        form = AttachmentForm()
+        attachment = _visible_or_404(Attachment, form.attachment_id.data)
         batch = _visible_or_404(Batch, attachment.owner_id)
         response = self.run_on_row(batch.id, lambda: remove_attachment(db.session, current_user, batch, attachment),
-                             "资料已删除")
-        if request.form.get("next") == "wizard":
+                                   "资料已删除")
+        if form.next.data == "wizard":
             return redirect(url_for("batch_create.attachments_view", id=batch.id))
         return response
 
     @expose("/candidate/mark/", methods=("POST",))
     def candidate_mark_view(self):
-        candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
-        failed = request.form.get("failed") == "1"
+        form = CandidateMarkForm()
+        candidate = _visible_or_404(Candidate, form.candidate_id.data)
+        failed = form.failed.data == "1"
         return self.run_on_row(candidate.batch_id, lambda: mark_candidate(
-            db.session, current_user, candidate, failed, request.form.get("note")),
+            db.session, current_user, candidate, failed, form.note.data),
             "已标记考生审核不通过" if failed else "已取消标记")
 
     @expose("/candidate/delete/", methods=("POST",))
     def candidate_delete_view(self):
-        candidate = _visible_or_404(Candidate, request.form.get("candidate_id"))
+        candidate = _visible_or_404(Candidate, CandidateRowForm().candidate_id.data)
         return self.run_on_row(candidate.batch_id, lambda: remove_candidate(db.session, current_user, candidate),
-                         "考生已删除")
+                               "考生已删除")
 
     @expose("/candidate/edit/", methods=("GET", "POST"))
     def candidate_edit_view(self):
@@ -183,7 +237,8 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             candidate = _visible_or_404(Candidate, request.values.get("candidate_id"))
             if candidate.batch_id != batch.id:
                 abort(404)
-        values = request.form if request.method == "POST" else {
+        form = CandidateForm()
+        typed = values(form) if request.method == "POST" else {
             "name": candidate.name if candidate else "", "id_number": candidate.id_number if candidate else "",
             "phone": (candidate.phone or "") if candidate else "",
             "employer_name": (candidate.employer_name or "") if candidate else "",
@@ -191,23 +246,17 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
             "level_id": str(candidate.level_id or "") if candidate else "",
         }
         if request.method == "POST":
-            try:
-                save_candidate(db.session, current_user, batch, candidate, request.form)
-                db.session.commit()
-                flash("考生信息已保存", "success")
+            if perform(lambda: save_candidate(db.session, current_user, batch, candidate, typed), "考生信息已保存"):
                 return redirect(self.get_url(".details_view", id=batch.id))
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
         elif not can_edit(current_user, batch):
             abort(404)
         # only the institution's 职业(工种)范围 (SPEC §2), levels from 初级 to 高级技师; the level list
         # follows the chosen occupation (candidate-form.js; without scripts, the chosen one's levels).
         # save_candidate refuses a pair outside the scope whatever is posted.
         choices = scope_choices(db.session, batch.institution)
-        chosen = next((c for c in choices if str(c[0].id) == str(values.get("occupation_id") or "")), None)
+        chosen = next((c for c in choices if str(c[0].id) == typed["occupation_id"]), None)
         levels = chosen[1] if chosen is not None else _distinct_levels(choices)
-        return self.render("batch/candidate_form.html", batch=batch, candidate=candidate, values=values,
+        return self.render("batch/candidate_form.html", batch=batch, candidate=candidate, values=typed,
                            occupations=[o for o, _ in choices], levels=levels,
                            scope={str(o.id): [[lv.id, lv.name] for lv in lvs] for o, lvs in choices})
 
@@ -228,28 +277,26 @@ class BatchCreateView(AccessMixin, BaseView):
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
-        errors, name = [], request.form.get("name", "")
+        form = BatchCreateForm()
+        errors, name = [], form.name.data or ""
         if request.method == "POST":
-            upload = request.files.get("file")
-            data = upload.read() if upload else b""
+            data = form.file.data.read() if form.file.data else b""
             cfg = current_app.config
-            try:
+
+            def upload():
                 if not data:
                     raise WorkflowError("请选择填写好的合格人员文件")
                 batch, result = import_batch(db.session, current_user, name, data,
                                              max_rows=cfg["IMPORT_MAX_ROWS"], max_bytes=cfg["UPLOAD_MAX_BYTES"])
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
-                if batch is None:
-                    db.session.rollback()
-                    errors = result.errors
-                    flash(f"文件中有 {len(errors)} 处错误，请修改后重新上传；批次未保存", "error")
-                else:
-                    db.session.commit()
-                    flash(f"已导入 {batch.candidate_count} 名合格人员，请上传批次相关资料", "success")
-                    return redirect(url_for(".attachments_view", id=batch.id))
+                if batch is None:  # row errors: nothing is kept, each is listed below the form
+                    errors.extend(result.errors)
+                    raise WorkflowError(f"文件中有 {len(errors)} 处错误，请修改后重新上传；批次未保存")
+                return batch
+
+            done = perform(upload)
+            if done:
+                flash(f"已导入 {done.value.candidate_count} 名合格人员，请上传批次相关资料", "success")
+                return redirect(url_for(".attachments_view", id=done.value.id))
         return self.render("batch/create.html", errors=errors, name=name)
 
     @expose("/template.xlsx")

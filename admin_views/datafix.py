@@ -6,9 +6,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request
 from flask_admin import BaseView, expose
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
+from wtforms import StringField
 
-from admin_views.base import AccessMixin
+from admin_views.base import AccessMixin, perform
 from models import Candidate, Certificate, Organization, OrgKind, Person, db
 from models.user import Permission
 from workflows import WorkflowError
@@ -19,6 +21,14 @@ from workflows.visibility import get_visible, visible
 MAX_RESULTS = 20
 # the query argument that names the row: <table>_id, so the row's kind is in its name
 ARGS = {kind: f"{kind}_id" for kind in FIXABLE}
+
+
+class FixForm(FlaskForm):
+    """数据维护 of one row: the mandatory 修改原因 (workflows.datafix checks it). The fields to correct
+    are the names posted, whatever they are: ``fix`` refuses a name it does not correct (状态、编号 …)
+    with its message, and leaves a field that was not posted as it is."""
+
+    reason = StringField()
 
 
 def _matches(kind: str, term: str):
@@ -68,23 +78,22 @@ class DataFixView(AccessMixin, BaseView):
     def edit_view(self):
         kind, obj = self._target()
         _, label, fields = FIXABLE[kind]
+        form = FixForm()
         typed = {}
         if request.method == "POST":
             ignored = {"csrf_token", "reason", ARGS[kind]}
-            values = {name: request.form.get(name, "") for name in request.form if name not in ignored}
-            typed = values
-            try:
-                changed = fix(db.session, current_user, kind, obj, values, request.form.get("reason"))
-                db.session.commit()
-                flash(f"已保存：{'、'.join(changed)}（已记入操作日志）", "success")
+            typed = {name: value for name, value in request.form.items() if name not in ignored}
+
+            def save():
+                changed = fix(db.session, current_user, kind, obj, typed, form.reason.data)
+                return f"已保存：{'、'.join(changed)}（已记入操作日志）"
+
+            if perform(save):
                 return redirect(self.get_url(".edit_view", **{ARGS[kind]: obj.id}))
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-                obj = get_visible(db.session, current_user, FIXABLE[kind][0], obj.id)
+            obj = get_visible(db.session, current_user, FIXABLE[kind][0], obj.id)
         current = {name: display(getattr(obj, name)) or "" for name in fields}
         return self.render("datafix/edit.html", kind=kind, label=label, obj=obj, fields=fields, current=current,
-                           typed=typed, arg=ARGS[kind], reason=request.form.get("reason", ""))
+                           typed=typed, arg=ARGS[kind], reason=form.reason.data or "")
 
 
 def register(admin) -> None:

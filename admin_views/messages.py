@@ -13,11 +13,11 @@ from flask_admin import expose
 from flask_admin.actions import action
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from admin_views.base import SecureModelView
+from admin_views.base import SecureModelView, perform
 from models import Message, db
-from workflows.audit import Kind, log
+from workflows.messages import mark_read, read_all
 
 
 def unread_count(user) -> int:
@@ -66,15 +66,14 @@ class MessageView(SecureModelView):
         """Opening one's own message reads it (issue 17): the badge counts one fewer on this very page."""
         message = self.get_one(request.args.get("id"))  # through visibility: only the owner's row
         if not message.is_read:
-            message.is_read = True
+            mark_read([message])
             db.session.commit()
         return super().details_view()
 
     @action("mark_read", "标为已读")
     def action_mark_read(self, ids):
         rows = self.load_rows(ids)  # another user's message id drops out here: 记录不存在
-        for message in rows.values():
-            message.is_read = True
+        mark_read(rows.values())
         db.session.commit()
         missing = len(set(ids)) - len(rows)
         if not rows:
@@ -86,12 +85,7 @@ class MessageView(SecureModelView):
 
     @expose("/read-all/", methods=("POST",))
     def read_all_view(self):
-        result = db.session.execute(update(Message).where(Message.user_id == current_user.id,
-                                                          Message.is_read.is_(False)).values(is_read=True))
-        log(db.session, current_user, Kind.EDIT, f"我的消息：全部标为已读（{result.rowcount} 条）",
-            object_type="message")
-        db.session.commit()
-        flash(f"已将 {result.rowcount} 条消息标为已读", "success")
+        perform(lambda: f"已将 {read_all(db.session, current_user)} 条消息标为已读")
         return redirect(self.get_url(".index_view"))
 
 

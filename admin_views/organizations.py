@@ -15,15 +15,17 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import SelectMultipleField, StringField
 
-from admin_views.base import AccessMixin, WorkflowModelView, client_ip, may_open, submit_form, transition_logs
+from admin_views.base import AccessMixin, WorkflowModelView, client_ip, may_open, perform, transition_logs
+from admin_views.forms import RowForm, values
 from models import Organization, db
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
-from workflows import WorkflowError
 from workflows.organizations import (
     FIELDS,
     ORGANIZATION,
@@ -48,6 +50,24 @@ from workflows.search import TermKind, starts_with
 from workflows.users import manages_users_of
 
 CATEGORY = "系统管理"
+
+
+class OrganizationForm(FlaskForm):
+    """新建 / 修改: workflows.organizations checks every field (``FIELDS``, 所属地市, 上级机构)."""
+
+    name = StringField()
+    contact = StringField()
+    phone = StringField()
+    address = StringField()
+    postcode = StringField()
+    region_code = StringField()
+    parent_id = StringField()
+
+
+class ScopeForm(FlaskForm):
+    """职业(工种)范围: the ticked ``occupation:level`` pairs; workflows.scope parses and bounds them."""
+
+    pair = SelectMultipleField(validate_choice=False)
 
 
 def _city(org: Organization) -> str:
@@ -143,47 +163,43 @@ class OrganizationView(WorkflowModelView):
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
-        created = []
+        if request.method != "POST":
+            return self._form(None, {}, {"parent_id": request.args.get("parent", "")})
+        typed = values(OrganizationForm())
 
         def save():
-            org = create_organization(db.session, current_user, self.managed_kind, request.form, ip=client_ip())
-            created.append(org)
-            return f"已新建{self.label}：{org.name}（编号 {org.code}）；请为其配置职业(工种)范围并新增管理员"
+            return create_organization(db.session, current_user, self.managed_kind, typed, ip=client_ip())
 
-        done, errors, values = submit_form(save, f"{self.label}未保存，请按提示修改")
+        done = perform(save, unsaved=f"{self.label}未保存，请按提示修改")
         if done:
-            return redirect(self.get_url(".details_view", id=created[0].id))
-        if values is None:
-            values = {"parent_id": request.args.get("parent", "")}
-        return self._form(None, errors, values)
+            org = done.value
+            flash(f"已新建{self.label}：{org.name}（编号 {org.code}）；请为其配置职业(工种)范围并新增管理员", "success")
+            return redirect(self.get_url(".details_view", id=org.id))
+        return self._form(None, done.errors, typed)
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self):
         org = self.get_one(request.values.get("id"))
+        if request.method != "POST":
+            return self._form(org, {}, None)
+        typed = values(OrganizationForm())
 
         def save():
-            changed = update_organization(db.session, current_user, org, request.form, ip=client_ip())
+            changed = update_organization(db.session, current_user, org, typed, ip=client_ip())
             return f"已保存：{'、'.join(changed)}" if changed else "机构信息未改变"
 
-        done, errors, values = submit_form(save, "机构信息未保存，请按提示修改")
+        done = perform(save, unsaved="机构信息未保存，请按提示修改")
         if done:
             return redirect(get_redirect_target() or self.get_url(".details_view", id=org.id))
-        return self._form(org, errors, values)
+        return self._form(org, done.errors, typed)
 
     def delete_model(self, model):
         """删除 (the list's delete form): refused, with what the organization holds, unless empty."""
-        try:
-            delete_organization(db.session, current_user, model, ip=client_ip())
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-            return False
-        return True
+        return perform(lambda: delete_organization(db.session, current_user, model, ip=client_ip())).ok
 
     @expose("/delete/", methods=("POST",))
     def delete_view(self):
-        org = self.get_one(request.form.get("id"))
+        org = self.get_one(RowForm().id.data)
         name = org.name
         if self.delete_model(org):
             flash(f"已删除{self.label}：{name}", "success")
@@ -233,25 +249,10 @@ def scope_page(view, org: Organization, *, back: str):
     """The 职业(工种)范围 matrix of ``org``: what it holds checked, what may be added enabled; the POST
     saves through ``workflows.scope.set_scope`` (subset of the parent's, cascade on removal)."""
     if request.method == "POST":
-        try:
-            result = set_scope(db.session, current_user, org, parse_pairs(request.form.getlist("pair")),
-                               ip=client_ip())
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
-        else:
-            if not (result["added"] or result["removed"]):
-                flash("职业(工种)范围未改变", "info")
-            else:
-                parts = [f"新增 {len(result['added'])} 项"] if result["added"] else []
-                if result["removed"]:
-                    parts.append(f"删除 {len(result['removed'])} 项")
-                text = f"{org.name}的职业(工种)范围已保存：" + "，".join(parts)
-                if result["descendants"]:
-                    text += "；下级机构同时删除：" + "；".join(
-                        f"{name}（{'、'.join(pairs)}）" for name, pairs in result["descendants"].items())
-                flash(text, "success")
+        pairs = ScopeForm().pair.data or []
+        done = perform(lambda: set_scope(db.session, current_user, org, parse_pairs(pairs), ip=client_ip()))
+        if done:
+            flash(*_scope_saved(org, done.value))
             return redirect(request.full_path)
     own = org.id == current_user.organization_id
     held = scope_pairs(db.session, org)
@@ -267,6 +268,20 @@ def scope_page(view, org: Organization, *, back: str):
         note = f"只能在{parent}的职业(工种)范围内配置；取消勾选的项同时从其下级机构删除"
     return view.render("organization/scope.html", org=org, rows=rows, levels=levels, note=note, back=back,
                        read_only=org.kind == OrgKind.province, held_count=len(held))
+
+
+def _scope_saved(org: Organization, result: dict) -> tuple[str, str]:
+    """What saving the 职业(工种)范围 did, and the message's category."""
+    if not (result["added"] or result["removed"]):
+        return "职业(工种)范围未改变", "info"
+    parts = [f"新增 {len(result['added'])} 项"] if result["added"] else []
+    if result["removed"]:
+        parts.append(f"删除 {len(result['removed'])} 项")
+    text = f"{org.name}的职业(工种)范围已保存：" + "，".join(parts)
+    if result["descendants"]:
+        text += "；下级机构同时删除：" + "；".join(
+            f"{name}（{'、'.join(pairs)}）" for name, pairs in result["descendants"].items())
+    return text, "success"
 
 
 def _matrix(held, offered):

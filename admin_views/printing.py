@@ -12,25 +12,44 @@ from flask import abort, flash, redirect, request
 from flask_admin import BaseView, expose
 from flask_admin.actions import action
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
 
-from admin_views.base import AccessMixin
+from admin_views.base import AccessMixin, perform
+from admin_views.forms import values
 from admin_views.verify import qr_code
 from models import db
 from models.org import ISSUING_KINDS
 from models.user import Permission
-from workflows import WorkflowError
 from workflows.printing import (
     FIELDS,
     LIMITS,
-    PRINT,
+    MARKS,
     QR_CODE,
     default_layout,
     layout_for,
     may_print,
+    may_print_certificate,
+    print_certificates,
     save_format,
 )
 
 MAX_PER_PRINT = 200  # one print page; a bigger run is split by the user (and stays a readable page)
+
+
+class FormatForm(FlaskForm):
+    """证书格式设置: the paper, the font, and per print field ``on_``/``x_``/``y_<key>`` (added below
+    from ``FIELDS``); workflows.printing.parse_layout checks every value against ``LIMITS``."""
+
+    paper_width_mm = StringField()
+    paper_height_mm = StringField()
+    font_size_pt = StringField()
+    qr_size_mm = StringField()
+
+
+for _key in FIELDS:
+    for _part in ("on", "x", "y"):
+        setattr(FormatForm, f"{_part}_{_key}", StringField())
 
 
 class PrintMixin:
@@ -47,11 +66,10 @@ class PrintMixin:
 
     def may_print_row(self, certificate) -> bool:
         """A valid certificate this user prints (a cancelled or voided one is never printed)."""
-        return (certificate.status.value == "valid" and may_print(current_user)
-                and PRINT.allows(current_user, certificate, "print"))
+        return may_print_certificate(current_user, certificate)
 
     # 标记已打印 / 标记未打印 stay in 批量操作 and on the details page; the 操作 column offers 打印证书
-    row_words = {"mark_printed": None, "mark_unprinted": None}
+    row_words = dict.fromkeys(MARKS)
 
     def row_links(self, row):
         links = super().row_links(row)
@@ -81,8 +99,10 @@ class PrintMixin:
         if not rows:
             abort(404)
         if request.method == "POST":
-            result = PRINT.fire_many(db.session, current_user, rows, ids, "print")
-            db.session.commit()
+            done = perform(lambda: print_certificates(db.session, current_user, rows, ids))
+            if not done:
+                return redirect(back)
+            result = done.value
             category = "success" if not result.failed else ("warning" if result.succeeded else "error")
             flash(f"打印：{result.summary()}", category)
             printed = [str(r.id) for r in result.succeeded]
@@ -90,7 +110,7 @@ class PrintMixin:
                 return redirect(back)
             return redirect(self.get_url(".print_view", id=printed, autoprint=1))
         certificates = [rows[i] for i in dict.fromkeys(ids) if i in rows]
-        refused = [c for c in certificates if not self.may_print_row(c) or c.status.value != "valid"]
+        refused = [c for c in certificates if not self.may_print_row(c)]
         printable = [c for c in certificates if c not in refused]
         layout = layout_for(db.session, current_user.organization_id)
         return self.render("printing/sheets.html", certificates=printable, refused=refused, fmt=layout,
@@ -106,18 +126,11 @@ class PrintFormatView(AccessMixin, BaseView):
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
-        form = request.form if request.method == "POST" else None
-        if form is not None:
-            try:
-                save_format(db.session, current_user, form)
-                db.session.commit()
-                flash("证书格式已保存", "success")
-                return redirect(self.get_url(".index"))
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+        typed = values(FormatForm()) if request.method == "POST" else None
+        if typed is not None and perform(lambda: save_format(db.session, current_user, typed), "证书格式已保存"):
+            return redirect(self.get_url(".index"))
         layout = layout_for(db.session, current_user.organization_id)
-        return self.render("printing/format.html", fmt=layout, fields=FIELDS, form=form, limits=LIMITS,
+        return self.render("printing/format.html", fmt=layout, fields=FIELDS, form=typed, limits=LIMITS,
                            default=default_layout(), QR_CODE=QR_CODE)
 
 

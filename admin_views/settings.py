@@ -11,14 +11,17 @@ from datetime import datetime, timedelta
 from flask import abort, current_app, flash, redirect, request, session
 from flask_admin import BaseView, expose
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import StringField
 
-from admin_views.base import AccessMixin, client_ip, submit_form, user_may_enter
+from admin_views.base import AccessMixin, client_ip, perform, user_may_enter
 from admin_views.enterprise import city_label
+from admin_views.forms import values
 from models import db
 from models.base import utcnow
 from models.org import OrgKind
 from models.user import Permission
-from workflows import FormErrors, WorkflowError
+from workflows import WorkflowError
 from workflows.auth import SmsThrottled
 from workflows.privacy import mask_phone
 from workflows.profile import (
@@ -35,6 +38,29 @@ from workflows.validators import check_phone, mask_id_number
 # The new number waiting for its SMS code, between 获取验证码 and 确定 (Flask session).
 PHONE_PENDING = "settings_phone"
 PENDING_MINUTES = 10
+
+
+class NameForm(FlaskForm):
+    """个人资料: workflows.profile.update_name checks the 姓名."""
+
+    name = StringField()
+
+
+class PhoneForm(FlaskForm):
+    phone = StringField()
+
+
+class CodeForm(FlaskForm):
+    code = StringField()
+
+
+class OrgProfileForm(FlaskForm):
+    """机构资料: workflows.profile checks every field (``ORG_FIELDS``)."""
+
+    contact = StringField()
+    phone = StringField()
+    address = StringField()
+    postcode = StringField()
 
 
 def _cfg(name: str, default):
@@ -67,16 +93,16 @@ class ProfileView(_HiddenView):
     def index(self):
         errors, value = {}, None
         if request.method == "POST":
-            value = request.form.get("name", "")
-            try:
+            value = NameForm().name.data or ""
+
+            def save():
                 changed = update_name(db.session, current_user._get_current_object(), value, ip=client_ip())
-                db.session.commit()
-                flash("个人资料已保存" if changed else "个人资料未改变", "success")
+                return "个人资料已保存" if changed else "个人资料未改变"
+
+            done = perform(save, unsaved="个人资料未保存")
+            if done:
                 return redirect(self.get_url(".index"))
-            except FormErrors as exc:
-                db.session.rollback()
-                errors = exc.errors
-                flash("个人资料未保存：" + exc.message, "error")
+            errors = done.errors
         return self.render("settings/profile.html", errors=errors, value=value, **self._page())
 
     # -- 更换绑定手机 --------------------------------------------------------------------------
@@ -105,11 +131,12 @@ class ProfileView(_HiddenView):
         """获取验证码: a code to the new number; the page then asks for it."""
         if request.method == "GET":
             return self._phone_page()
-        typed = request.form.get("phone", "")
+        typed = PhoneForm().phone.data or ""
         now = utcnow()
         user = current_user._get_current_object()
         previous = self._pending()
         sender = get_sender(current_app.config, current_app.instance_path)
+        # not perform: a code sent a moment ago (SmsThrottled) still leads on to the page that asks for it
         try:
             phone, code = start_phone_change(db.session, user, typed, sender, now=now,
                                              ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
@@ -143,9 +170,10 @@ class ProfileView(_HiddenView):
         if not pending.get("phone"):
             flash("请先输入新手机号并获取验证码", "error")
             return redirect(self.get_url(".phone_view"))
+        # not perform: a wrong code's attempt is committed with the refusal (SPEC §9: 5 attempts)
         try:
             phone = change_phone(db.session, current_user._get_current_object(), pending["phone"],
-                                 request.form.get("code", ""), now=utcnow(),
+                                 CodeForm().code.data or "", now=utcnow(),
                                  max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the wrong attempt counts; nothing else was changed
@@ -194,14 +222,19 @@ class OrgProfileView(_HiddenView):
             return redirect(self.get_url(".index"))
         if not may_edit_org(user, org):
             abort(403)
-        def save():
-            changed = update_org_profile(db.session, user, org, request.form, ip=client_ip())
-            return f"机构资料已保存：修改了{'、'.join(changed)}" if changed else "机构资料未改变"
+        errors, typed = {}, None
+        if request.method == "POST":
+            typed = values(OrgProfileForm())
 
-        saved, errors, values = submit_form(save, "机构资料未保存，请按提示修改")
-        if saved:
-            return redirect(self.get_url(".index"))
-        return self.render("settings/org_edit.html", errors=errors, values=values, fields=ORG_FIELDS,
+            def save():
+                changed = update_org_profile(db.session, user, org, typed, ip=client_ip())
+                return f"机构资料已保存：修改了{'、'.join(changed)}" if changed else "机构资料未改变"
+
+            done = perform(save, unsaved="机构资料未保存，请按提示修改")
+            if done:
+                return redirect(self.get_url(".index"))
+            errors = done.errors
+        return self.render("settings/org_edit.html", errors=errors, values=typed, fields=ORG_FIELDS,
                            **self._page())
 
 

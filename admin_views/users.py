@@ -15,15 +15,18 @@ from flask import abort, flash, make_response, redirect, request
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import SelectMultipleField, StringField
 
-from admin_views.base import SecureModelView, client_ip, may_open, submit_form, user_may_enter
+from admin_views.base import SecureModelView, client_ip, may_open, perform, user_may_enter
+from admin_views.forms import values
 from models import Organization, User, db
 from models.org import OrgKind
 from models.user import PERMISSION_LABELS, Permission, Role
-from workflows import FormErrors, WorkflowError
+from workflows import FormErrors
 from workflows.privacy import mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.users import (
@@ -45,6 +48,22 @@ CATEGORY = "系统管理"
 # An enterprise's users are managed in 人员管理 (002 §3.1.5); everyone else's here.
 STAFF_KINDS = (OrgKind.enterprise,)
 ALL_KINDS = tuple(OrgKind)
+
+
+class UserForm(FlaskForm):
+    """新增 / 修改用户: workflows.users checks every field (the same checks as 人员管理's)."""
+
+    organization_id = StringField()
+    name = StringField()
+    username = StringField()
+    phone = StringField()
+    role = StringField()
+
+
+class PermissionsForm(FlaskForm):
+    """配置权限: the codes ticked; workflows.users.set_permissions refuses any the kind does not allow."""
+
+    permission = SelectMultipleField(validate_choice=False)
 
 
 def _permissions(view, context, model, name):
@@ -152,24 +171,24 @@ class UserView(_UsersBase):
         """新增用户: the one-time password is on this response only, never stored in clear."""
         orgs = self.organizations()
         if request.method == "POST":
-            chosen = next((o for o in orgs if str(o.id) == request.form.get("organization_id")), None)
-            made = []
+            typed = values(UserForm())
+            chosen = next((o for o in orgs if str(o.id) == typed["organization_id"]), None)
 
             def save():
                 if chosen is None:
                     raise FormErrors({"organization_id": "请选择所属机构"})
-                made.append(create_user(db.session, current_user, chosen, request.form, ip=client_ip()))
-                user = made[0][0]
-                return f"已新增用户 {user.username}（{user.name}）"
+                return create_user(db.session, current_user, chosen, typed, ip=client_ip())
 
-            done, errors, values = submit_form(save, "用户未保存，请按提示修改")
+            done = perform(save, unsaved="用户未保存，请按提示修改")
             if done:
-                user, password = made[0]
+                user, password = done.value
+                flash(f"已新增用户 {user.username}（{user.name}）", "success")
                 return self._one_time(user, password, "用户已新增")
+            errors = done.errors
         else:
-            errors, values = {}, {"organization_id": request.args.get("org") or str(current_user.organization_id),
-                                  "role": Role.operator.value}
-        return self.render("users/form.html", target=None, orgs=orgs, errors=errors, values=values,
+            errors, typed = {}, {"organization_id": request.args.get("org") or str(current_user.organization_id),
+                                 "role": Role.operator.value}
+        return self.render("users/form.html", target=None, orgs=orgs, errors=errors, values=typed,
                            roles=[Role.admin, Role.reviewer, Role.operator])
 
     def _one_time(self, user: User, password: str, title: str):
@@ -184,39 +203,39 @@ class UserView(_UsersBase):
             flash("请在「个人资料」「更换绑定手机」中修改自己的信息", "error")
             return redirect(self.get_url(".index_view"))
 
-        def save():
-            changed = update_user(db.session, current_user, target, request.form, ip=client_ip())
-            return f"用户 {target.username} 已保存：{'、'.join(changed)}" if changed else "用户信息未改变"
+        typed, errors = None, {}
+        if request.method == "POST":
+            typed = values(UserForm())
 
-        done, errors, values = submit_form(save, "用户信息未保存，请按提示修改")
-        if done:
-            return redirect(get_redirect_target() or self.get_url(".details_view", id=target.id))
-        return self.render("users/form.html", target=target, orgs=[], errors=errors, values=values,
+            def save():
+                changed = update_user(db.session, current_user, target, typed, ip=client_ip())
+                return f"用户 {target.username} 已保存：{'、'.join(changed)}" if changed else "用户信息未改变"
+
+            done = perform(save, unsaved="用户信息未保存，请按提示修改")
+            if done:
+                return redirect(get_redirect_target() or self.get_url(".details_view", id=target.id))
+            errors = done.errors
+        return self.render("users/form.html", target=target, orgs=[], errors=errors, values=typed,
                            roles=role_choices(target.organization.kind))
 
     def _post(self, fn, success: str):
         target = self.target()
-        try:
+
+        def change():
             fn(target)
-            db.session.commit()
-            flash(success(target) if callable(success) else success.format(user=target), "success")
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+            return success(target) if callable(success) else success.format(user=target)
+
+        perform(change)
         return redirect(get_redirect_target() or self.get_url(".details_view", id=target.id))
 
     @expose("/reset/", methods=("POST",))
     def reset_view(self):
         """重置密码: a one-time password, shown once; the user must change it at the next sign-in."""
         target = self.target()
-        try:
-            password = reset_password(db.session, current_user, target, ip=client_ip())
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        done = perform(lambda: reset_password(db.session, current_user, target, ip=client_ip()))
+        if not done:
             return redirect(self.get_url(".details_view", id=target.id))
-        return self._one_time(target, password, "密码已重置")
+        return self._one_time(target, done.value, "密码已重置")
 
     @expose("/unbind/", methods=("POST",))
     def unbind_view(self):
@@ -258,20 +277,18 @@ class PermissionView(_UsersBase):
         if not target.is_enabled:
             abort(404)
         if request.method == "POST":
-            try:
-                result = set_permissions(db.session, current_user, target, request.form.getlist("permission"),
-                                         ip=client_ip())
-                db.session.commit()
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
+            codes = PermissionsForm().permission.data or []
+
+            def save():
+                result = set_permissions(db.session, current_user, target, codes, ip=client_ip())
                 parts = []
                 if result["granted"]:
                     parts.append("授予 " + "、".join(result["granted"]))
                 if result["withdrawn"]:
                     parts.append("撤销 " + "、".join(result["withdrawn"]))
-                flash(f"用户 {target.username} 的权限已保存：" + "；".join(parts) if parts else "权限未改变", "success")
+                return f"用户 {target.username} 的权限已保存：" + "；".join(parts) if parts else "权限未改变"
+
+            if perform(save):
                 return redirect(self.get_url(".permissions_view", id=target.id))
         return self.render("users/permissions.html", target=target, allowed=allowed_permissions(target.organization),
                            held=target.permissions, is_self=target.id == current_user.id)

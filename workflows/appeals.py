@@ -123,3 +123,13 @@ def scan_anomalies(session: Session, user, today: date | None = None) -> int:
     log(session, user, Kind.EDIT, f"异常筛查：新增 {created} 条异常信息", object_type="anomaly")
     session.flush()
     return created
+
+
+# 申辩通过 / 申辩不通过: the province's decision on an answered anomaly; REFUSAL's reason shows red
+DECISIONS = ("accept", "reject")
+REFUSAL = "reject"
+
+
+def may_appeal(user, anomaly: Anomaly) -> bool:
+    """申辩 is offered on ``anomaly``: what ``submit_appeal`` would let ``user`` do to it now."""
+    return APPEAL.allows(user, anomaly, "appeal")

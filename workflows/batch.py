@@ -299,7 +299,7 @@ def create_batch(session: Session, user, name: str, rows, occupations, levels) -
 def mark_candidate(session: Session, user, candidate: Candidate, failed: bool, note: str | None) -> None:
     """A reviewer marks one candidate 审核不通过 (with a note) or clears the mark (003 §七.1)."""
     batch = candidate.batch
-    if not any(t.name in REVIEWS for t in BATCH.available(user, batch)):
+    if not may_mark_candidates(user, batch):
         raise WorkflowError("只有当前审核人可以标记考生")
     note = (note or "").strip() or None
     if failed and not note:
@@ -401,3 +401,9 @@ def issue_certificates(session: Session, batch: Batch) -> list[int]:
         )
     session.expire_all()
     return list(by_number.values())
+
+
+def may_mark_candidates(user, batch: Batch) -> bool:
+    """Only the batch's current reviewer marks candidates 审核不通过 (003 §七.1): the one who may
+    review it now — what the details page offers and ``mark_candidate`` holds to."""
+    return any(t.name in REVIEWS for t in BATCH.available(user, batch))

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from models import Message, User
+from workflows.audit import Kind, log
 
 
 def members(session: Session, org_ids: Iterable[int | None]) -> set[int]:
@@ -36,3 +37,17 @@ def send(session: Session, *, title: str, body: str | None, obj=None, object_typ
         session.add(Message(user_id=user_id, title=title[:200], body=body, object_type=object_type,
                             object_id=object_id))
     return len(recipients)
+
+
+def mark_read(messages: Iterable[Message]) -> None:
+    """标为已读 (or opened by their owner): messages loaded through visibility, so only one's own."""
+    for message in messages:
+        message.is_read = True
+
+
+def read_all(session: Session, user) -> int:
+    """全部标为已读: every unread message of ``user``, in the 操作日志; returns how many."""
+    result = session.execute(update(Message).where(Message.user_id == user.id, Message.is_read.is_(False))
+                             .values(is_read=True))
+    log(session, user, Kind.EDIT, f"我的消息：全部标为已读（{result.rowcount} 条）", object_type="message")
+    return result.rowcount

@@ -72,7 +72,8 @@ PRINT = Workflow(
         Transition(
             "print", "打印", (P.unprinted, P.printed), P.printed,
             who=ISSUER, permission=Permission.certificate_print,
-            guards=(Guard(_is_valid),), effects=(_stamp,), manual=False,
+            # offered (打印证书 on a row, the print page) only on a valid certificate
+            guards=(Guard(_is_valid, offer=True),), effects=(_stamp,), manual=False,
         ),
         Transition(
             "mark_printed", "标记已打印", (P.unprinted,), P.printed,
@@ -94,6 +95,10 @@ PRINT = Workflow(
     object_type="certificate",
     title=lambda c: f"证书「{c.number}」",
 )
+
+
+# 标记已打印 / 标记未打印: the print status set by hand (批量操作, the details page), not by printing
+MARKS = ("mark_printed", "mark_unprinted")
 
 
 def may_print(user) -> bool:
@@ -258,3 +263,9 @@ def business_print_clause():
     """Valid certificates of approved name changes, and certificates issued by approved reissues:
     the province's approval marks them (``Certificate.business_print_application``)."""
     return and_(Certificate.status == CertificateStatus.valid, Certificate.business_print_application_id.is_not(None))
+
+
+def may_print_certificate(user, certificate: Certificate) -> bool:
+    """打印证书 is offered on ``certificate``: 打印 would let ``user`` print it now (a valid one of
+    the user's issuer; a cancelled or voided one never)."""
+    return PRINT.allows(user, certificate, "print")
