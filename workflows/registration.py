@@ -340,8 +340,7 @@ def _message_org(session: Session, org_id: int | None, title: str, body: str, re
 # -- the enterprise's side --------------------------------------------------------------------
 def needs_correction(reg: Registration) -> bool:
     """补正资质 is offered on a reported 预注册 without a qualification number."""
-    return reg.pre_registration and not reg.qualification_no and reg.status in (
-        R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted)
+    return reg.pre_registration and not reg.qualification_no and reg.status in CORRECTABLE
 
 
 def correct_qualification(session: Session, user, qualification_no: str, files=()) -> int:
@@ -353,7 +352,7 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
     from workflows.attachments import check_images
 
     org = user.organization
-    if org is None or org.kind != OrgKind.enterprise or not user.has(P.registration_manage):
+    if not corrects_qualification(user):
         raise WorkflowError("无权补正资质")
     number = (qualification_no or "").strip()
     if not number or len(number) > 50:
@@ -504,3 +503,52 @@ def _message_enterprise_users(session: Session, enterprise_id: int, anomaly: Ano
                                                          User.is_enabled.is_(True))):
         session.add(Message(user_id=user_id, title=f"{anomaly}：待申辩", body=anomaly.description,
                             object_type="anomaly", object_id=anomaly.id))
+
+
+# -- what the registration screens ask (the rules above, one place) ----------------------------
+REPORT = "report"  # 上报: fired only behind the 企业承诺书 page
+ACCEPTANCES = ("province_accept", "ministry_accept")  # 受理
+DECISIONS = ("province_forward", "province_reject", "ministry_approve", "ministry_reject")  # 审查
+CORRECTABLE = (R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted)
+
+
+def may_report(user, reg: Registration) -> bool:
+    """上报 is offered on ``reg`` (the commitment is checked when it fires)."""
+    return REGISTRATION.allows(user, reg, REPORT)
+
+
+def corrects_qualification(user) -> bool:
+    """补正资质 is the enterprise's, by a user with 注册申报管理."""
+    return user.kind == OrgKind.enterprise and user.has(P.registration_manage)
+
+
+def may_correct(user, reg: Registration) -> bool:
+    """补正资质 is offered on ``reg``: a pending 预注册 of this user's enterprise."""
+    return needs_correction(reg) and corrects_qualification(user) and _the_enterprise(user, reg)
+
+
+def correction_clause():
+    """``needs_correction`` as SQL: the 预注册 that 补正资质 completes."""
+    return and_(Registration.pre_registration.is_(True),
+                or_(Registration.qualification_no.is_(None), Registration.qualification_no == ""),
+                Registration.status.in_(CORRECTABLE))
+
+
+def awaiting_acceptance(user) -> set:
+    """States in which declarations wait for this reviewer's 受理 (待受理)."""
+    return REGISTRATION.awaiting(user, *ACCEPTANCES)
+
+
+def awaiting_decision(user) -> set:
+    """States in which declarations wait for this reviewer's 审查 (待审查)."""
+    return REGISTRATION.awaiting(user, *DECISIONS)
+
+
+def awaiting_appeal(user) -> set:
+    """States in which anomalies wait for this enterprise's 申辩."""
+    return APPEAL.awaiting(user, "appeal")
+
+
+def awaiting_appeal_decision(user) -> set:
+    """States in which 申辩 wait for the province's decision."""
+    return APPEAL.awaiting(user, "accept", "reject")
