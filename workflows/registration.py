@@ -357,9 +357,8 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
     number = (qualification_no or "").strip()
     if not number or len(number) > 50:
         raise WorkflowError("请填写企业资质证书号（不超过50个字符）")
-    pending = [r for r in session.scalars(select(Registration).where(
-        Registration.enterprise_id == org.id, Registration.pre_registration.is_(True),
-        Registration.qualification_no.is_(None))) if needs_correction(r)]
+    pending = list(session.scalars(select(Registration).where(Registration.enterprise_id == org.id,
+                                                              correction_clause())))
     if not pending:
         raise WorkflowError("没有需要补正资质的预注册申报")
     files = [(n, d) for n, d in files if n or d]
