@@ -15,15 +15,19 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
+from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
+from wtforms.validators import DataRequired
 
 from admin_views.base import (
     AttachmentFilesMixin,
     SecureModelView,
     WorkflowModelView,
+    perform,
     review_tabs,
     transition_logs,
 )
 from admin_views.certificates import MAX_ID, BusinessPrintView, DateFromFilter, DateToFilter, ReadableFilters
+from admin_views.forms import RowForm, TypedForm
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -32,26 +36,30 @@ from models import (
     Certificate,
     CertificateApplication,
     ChangeField,
-    Organization,
     Person,
     db,
 )
 from models.base import local_day_start
 from models.certificate import CertificateStatus
-from models.org import OrgKind, OrgStatus
+from models.org import OrgKind
 from models.user import Permission
-from workflows import WorkflowError
 from workflows.business import (
     BUSINESS,
+    PENDING_STATES,
     REVIEWS,
     SOCIAL_SECURITY,
     add_lost_certificate,
     attach_images,
-    is_applicant,
+    draft_refusal,
+    kinds_to_start,
+    movable_clause,
+    names_free_employer,
+    receiving_enterprises,
     remove_lost_certificate,
     start_cancel,
     start_change,
     start_reissue,
+    submit_new,
 )
 from workflows.privacy import mask_id_number
 from workflows.search import MAX_TERM, TermKind, classify, starts_with
@@ -61,6 +69,36 @@ A = ApplicationStatus
 REVIEW_ORDER = [A.pending_authority, A.pending_province, A.approved, A.rejected]
 APPLICANTS = (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school)
 REVIEWERS = (OrgKind.authority, OrgKind.province)
+
+
+# -- forms: the fields each page posts (the workflows judge the values) ------------------------------
+class ItemForm(RowForm):
+    """A form on an application's page: the application, and the item a button acts on."""
+
+    item_id = HiddenField()
+
+
+class LostPickForm(TypedForm):
+    """选择遗失证书: the ticked certificates (ids this user may pick, else a 404)."""
+
+    certificate_id = SelectMultipleField(choices=[], validate_choice=False,
+                                         validators=[DataRequired("请选择遗失证书")])
+
+
+class ExplanationForm(TypedForm):
+    """注销 and 补办: 申请说明."""
+
+    explanation = TextAreaField()
+
+
+class ChangeForm(ExplanationForm):
+    """变更: the new values of the chosen fields (``fields`` come with the page's address)."""
+
+    step = HiddenField()
+    new_name = StringField()
+    new_id_number = StringField()
+    new_employer_id = StringField()
+    new_employer_name = StringField()
 
 
 def _visible_or_404(model, ident):
@@ -163,8 +201,9 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
     list_template = "business/application_list.html"
 
     def may_new_reissue(self) -> bool:
-        """已申请业务 offers 新建申请 (证书遗失补办, 001) to applicants other than schools."""
-        return self.endpoint in ("application", "lost_reissue") and current_user.kind != OrgKind.school
+        """已申请业务 offers 新建申请 (证书遗失补办, 001) to the applicants who may start a 补办."""
+        return self.endpoint in ("application", "lost_reissue") and ApplicationKind.reissue in kinds_to_start(
+            current_user)
     column_list = ("kind", "numbers", "holder", "old_employer_name", "created_at", "submitted_at", "reviewed_at",
                    "status", "reject_reason")
     column_labels = {
@@ -221,7 +260,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
         images = db.session.scalars(select(Attachment).where(
             Attachment.owner_type == "application", Attachment.owner_id == app.id).order_by(Attachment.id)).all()
         logs = transition_logs("application", app.id)
-        editable = app.status == A.draft and is_applicant(current_user, app)
+        editable = draft_refusal(current_user, app) is None
         return {"images": images, "logs": logs, "editable": editable,
                 "may_pick_lost": editable and app.kind == ApplicationKind.reissue,
                 "social_security": SOCIAL_SECURITY, "reviews": REVIEWS}
@@ -243,9 +282,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
         by certificate number, ID number or name — without the ones already in the draft."""
         stmt = self.pickable(app).where(Certificate.status == CertificateStatus.valid,
                                         Certificate.id.notin_([i.certificate_id for i in app.items] or [0]))
-        if current_user.kind != OrgKind.school:  # a school's students: only the school moves them
-            schools = select(Organization.id).where(Organization.kind == OrgKind.school)
-            stmt = stmt.where(Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools))))
+        stmt = stmt.where(movable_clause(current_user))
         if term:
             kind, term = classify(term)
             rule = ApplyView.search_rules.get(kind)
@@ -267,7 +304,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
             select(ApplicationItem.certificate_id, CertificateApplication)
             .join(CertificateApplication, CertificateApplication.id == ApplicationItem.application_id)
             .where(ApplicationItem.certificate_id.in_(ids),
-                   CertificateApplication.status.in_((A.pending_authority, A.pending_province)))).all()
+                   CertificateApplication.status.in_(PENDING_STATES))).all()
         return {certificate_id: app for certificate_id, app in rows}
 
     def _lost_draft(self) -> CertificateApplication:
@@ -280,9 +317,9 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
     def lost_view(self):
         """选择遗失证书: the certificates to tick, then 添加遗失证书; back on the draft, 提交申请."""
         app = self._lost_draft()
-        if not (app.status == A.draft and is_applicant(current_user, app)):
-            flash("无权修改该申请" if not is_applicant(current_user, app) else
-                  f"申请状态为「{app.status.label}」，不能修改", "error")
+        refusal = draft_refusal(current_user, app)
+        if refusal is not None:
+            flash(refusal, "error")
             return redirect(self.get_url(".details_view", id=app.id))
         term = (request.args.get("lost_q") or "").strip()[:MAX_TERM]
         candidates, more = self.lost_candidates(app, term)
@@ -294,10 +331,11 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
         """Every ticked certificate into the draft, or none: an id this user may not pick is a 404,
         a refusal (not valid, already applied for, another holder) names the certificate."""
         app = self._lost_draft()
-        wanted = list(dict.fromkeys(request.form.getlist("certificate_id")))
-        if not wanted:
-            flash("请选择遗失证书", "error")
+        form = LostPickForm()
+        if not form.validate():
+            flash(form.first_error(), "error")
             return redirect(self.get_url(".lost_view", id=app.id))
+        wanted = list(dict.fromkeys(form.certificate_id.data))
         try:
             ids = [int(raw) for raw in wanted]
         except ValueError:
@@ -318,14 +356,15 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
 
     @expose("/images/", methods=("POST",))
     def images_view(self):
-        app = _visible_or_404(CertificateApplication, request.form.get("id"))
+        app = _visible_or_404(CertificateApplication, RowForm().id.data)
         files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
         return self.run_on_row(app.id, lambda: attach_images(db.session, current_user, app, files), "图片已上传")
 
     @expose("/lost/remove/", methods=("POST",))
     def lost_remove_view(self):
-        app = _visible_or_404(CertificateApplication, request.form.get("id"))
-        item = next((i for i in app.items if str(i.id) == request.form.get("item_id", "")), None)
+        form = ItemForm()
+        app = _visible_or_404(CertificateApplication, form.id.data)
+        item = next((i for i in app.items if str(i.id) == form.item_id.data), None)
         if item is None:
             abort(404)
         return self.run_on_row(app.id, lambda: remove_lost_certificate(db.session, current_user, app, item), "已移除")
@@ -367,44 +406,36 @@ class ApplyView(SecureModelView):
         return super().is_accessible()
 
     def scope_query(self, query):
-        query = query.where(Certificate.status == CertificateStatus.valid)
-        if current_user.kind != OrgKind.school:
-            # a school's students' certificates are moved only by the school (000 §二(二).4)
-            schools = select(Organization.id).where(Organization.kind == OrgKind.school)
-            query = query.where(Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools))))
-        return query
+        return query.where(Certificate.status == CertificateStatus.valid, movable_clause(current_user))
 
     def get_query(self):
         return super().get_query().options(
             joinedload(Certificate.person).joinedload(Person.employer), joinedload(Certificate.occupation),
             joinedload(Certificate.level))
 
-    def offers(self):
-        """Which applications this user may start: a school only moves a student to an enterprise."""
-        if current_user.kind == OrgKind.school:
-            return ("change",)
-        return ("change", "reissue", "cancel")
-
     def row_links(self, row):
         """each valid certificate with the applications this user may start"""
-        return [(label, self.row_url(f".{kind}_view", row.id, param="certificate_id"), f"apply-{kind}")
-                for kind, label in (("change", "变更"), ("reissue", "补办"), ("cancel", "注销")) if kind in self.offers()]
+        words = {ApplicationKind.change: "变更", ApplicationKind.reissue: "补办", ApplicationKind.cancel: "注销"}
+        return [(words[kind], self.row_url(f".{kind.value}_view", row.id, param="certificate_id"),
+                 f"apply-{kind.value}") for kind in kinds_to_start(current_user)]
 
     def _certificate(self):
         certificate = _visible_or_404(Certificate, request.values.get("certificate_id"))
         return certificate
 
-    def _submit(self, app, files):
-        attach_images(db.session, current_user, app, files)
-        BUSINESS.fire(db.session, current_user, app, "submit")
-
     def _files(self):
         return [(f.filename or "", f.read()) for f in request.files.getlist("files")]
 
-    def _done(self, app):
-        db.session.commit()
-        flash(f"{app.kind.label}申请已提交，进入已申请业务列表", "success")
-        return redirect(url_for("application.details_view", id=app.id))
+    def _submitted(self, kind: ApplicationKind, start):
+        """``start()`` the application, its images and 提交申请, all or nothing; on to its page."""
+
+        def change():
+            app = start()
+            submit_new(db.session, current_user, app, self._files())
+            return app
+
+        done = perform(change, f"{kind.label}申请已提交，进入已申请业务列表")
+        return redirect(url_for("application.details_view", id=done.value.id)) if done else None
 
     @expose("/change/", methods=("GET", "POST"))
     def change_view(self):
@@ -412,55 +443,43 @@ class ApplyView(SecureModelView):
         certificate = self._certificate()
         fields = request.values.getlist("fields")
         one_field = current_app.config.get("CHANGE_ONE_FIELD_PER_APPLICATION", True)
-        if request.method == "POST" and request.form.get("step") == "submit":
-            try:
-                app = start_change(db.session, current_user, certificate, fields, request.form,
-                                   one_field_only=one_field)
-                self._submit(app, self._files())
-                return self._done(app)
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-        enterprises = db.session.scalars(select(Organization).where(
-            Organization.kind == OrgKind.enterprise, Organization.status == OrgStatus.active)
-            .order_by(Organization.name)).all()
+        form = ChangeForm()
+        if form.is_submitted() and form.step.data == "submit":
+            done = self._submitted(ApplicationKind.change, lambda: start_change(
+                db.session, current_user, certificate, fields, form.typed(), one_field_only=one_field))
+            if done:
+                return done
         return self.render("business/change_form.html", certificate=certificate, fields=fields,
-                           all_fields=list(ChangeField), enterprises=enterprises, one_field=one_field,
-                           free_text_employer=current_user.kind in (OrgKind.institution, OrgKind.direct_institution),
-                           values=request.form)
+                           all_fields=list(ChangeField), enterprises=receiving_enterprises(db.session),
+                           one_field=one_field, free_text_employer=names_free_employer(current_user),
+                           values=form.typed())
 
     @expose("/cancel/", methods=("GET", "POST"))
     def cancel_view(self):
         certificate = self._certificate()
-        if request.method == "POST":
-            try:
-                app = start_cancel(db.session, current_user, certificate, request.form.get("explanation"))
-                self._submit(app, self._files())
-                return self._done(app)
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+        form = ExplanationForm()
+        if form.is_submitted():
+            done = self._submitted(ApplicationKind.cancel, lambda: start_cancel(
+                db.session, current_user, certificate, form.explanation.data))
+            if done:
+                return done
         return self.render("business/simple_form.html", certificate=certificate, kind="cancel", title="注销申请",
-                           values=request.form)
+                           values=form.typed())
 
     @expose("/reissue/", methods=("GET", "POST"))
     def reissue_view(self):
         """补办: 新建申请 → 申请说明 → 保存; then 选择遗失证书 and 提交申请 on the application page
         (001 证书遗失补证申请). From a certificate's 补办 button the draft starts with that one."""
         certificate = self._certificate() if "certificate_id" in request.values else None
-        if request.method == "POST":
-            try:
-                app = start_reissue(db.session, current_user, request.form.get("explanation"), certificate)
-                db.session.commit()
-                flash("申请已保存，请选择遗失证书、上传申请表后提交申请" if certificate is None else
-                      "申请已保存，请上传申请表后提交申请；同一持证人还有其他遗失证书的，可在「选择遗失证书」中添加",
-                      "success")
-                return redirect(url_for("application.details_view", id=app.id))
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
+        form = ExplanationForm()
+        if form.is_submitted():
+            done = perform(lambda: start_reissue(db.session, current_user, form.explanation.data, certificate),
+                           "申请已保存，请选择遗失证书、上传申请表后提交申请" if certificate is None else
+                           "申请已保存，请上传申请表后提交申请；同一持证人还有其他遗失证书的，可在「选择遗失证书」中添加")
+            if done:
+                return redirect(url_for("application.details_view", id=done.value.id))
         return self.render("business/simple_form.html", certificate=certificate, kind="reissue", title="补办申请",
-                           values=request.form)
+                           values=form.typed())
 
 
 class LostReissueView(ApplicationView):
@@ -475,7 +494,7 @@ def _tabs_for_applicant():
     return [
         ("all", "全部", None),
         ("draft", "待提交", lambda: CertificateApplication.status == A.draft),
-        ("pending", "审核中", lambda: CertificateApplication.status.in_((A.pending_authority, A.pending_province))),
+        ("pending", "审核中", lambda: CertificateApplication.status.in_(PENDING_STATES)),
         ("approved", "审核通过", lambda: CertificateApplication.status == A.approved),
         ("rejected", "审核不通过", lambda: CertificateApplication.status == A.rejected),
     ]

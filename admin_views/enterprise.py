@@ -18,8 +18,9 @@ from flask_admin.helpers import get_redirect_target
 from flask_admin.menu import MenuLink
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
+from wtforms import PasswordField, StringField, TextAreaField
 
 from admin_views.base import (
     AccessMixin,
@@ -27,10 +28,12 @@ from admin_views.base import (
     SecureModelView,
     WorkflowModelView,
     client_ip,
+    perform,
     submit_form,
     transition_logs,
     user_may_enter,
 )
+from admin_views.forms import TypedForm
 from models import (
     Attachment,
     EnterpriseChange,
@@ -42,7 +45,6 @@ from models import (
 )
 from models.org import OrgKind, OrgStatus
 from models.user import Permission, Role
-from workflows import WorkflowError
 from workflows.accounts import LICENCE, QUALIFICATION
 from workflows.engine import BulkResult, RowResult
 from workflows.enterprise import (
@@ -63,9 +65,42 @@ from workflows.visibility import NotFoundError, get_visible, visible
 S = EnterpriseChangeStatus
 ENTERPRISE = (OrgKind.enterprise,)
 CATEGORY = "企业信息"
-APPROVALS = ("authority_approve", "out_approve", "in_approve", "province_approve")
-REJECTIONS = ("authority_reject", "in_reject", "province_reject")
+# the bulk 审核通过 / 审核不通过 of 企业信息变更审核: each reviewer's step of either kind, from the table
+REJECTIONS = tuple(t.name for t in ENTERPRISE_CHANGE.transitions.values() if t.needs_reason)
+APPROVALS = tuple(t.name for t in ENTERPRISE_CHANGE.transitions.values() if not t.needs_reason)
 REJECT = SimpleNamespace(name="reject", label="审核不通过", reason_label="审核不通过原因")
+BULK_GROUPS = {"approve": APPROVALS, REJECT.name: REJECTIONS}  # the list's two actions (not transitions)
+
+
+# -- forms: the fields each page posts (workflows.enterprise and workflows.users judge them) --------
+class EnterpriseForm(TypedForm):
+    """修改企业信息: 企业名称 and 所属地市 are posted only while they may be edited here."""
+
+    name = StringField()
+    region_code = StringField()
+    address = StringField()
+    postcode = StringField()
+    contact = StringField()
+    phone = StringField()
+    qualification_no = StringField()
+
+
+class ChangeRequestForm(TypedForm):
+    """变更申请: 想要变更的名称 or 想要变更的地市, and 申请说明."""
+
+    new_name = StringField()
+    new_region_code = StringField()
+    explanation = TextAreaField()
+
+
+class StaffForm(TypedForm):
+    """人员管理's 新增 (every field) and 修改 (姓名, 手机号)."""
+
+    name = StringField()
+    username = StringField()
+    phone = StringField()
+    password = PasswordField()
+    password2 = PasswordField()
 
 
 def city_label(region_code: str | None, authority: Organization | None = None) -> str:
@@ -120,9 +155,10 @@ class EnterpriseInfoView(AccessMixin, AttachmentFilesMixin, BaseView):
     def edit_view(self):
         """修改企业信息: the direct fields; 企业名称/所属地市 too while the enterprise has no certificates."""
         org = self._org()
+        form = EnterpriseForm()
 
         def save():
-            changed = update_enterprise(db.session, current_user, org, request.form, ip=client_ip())
+            changed = update_enterprise(db.session, current_user, org, form.typed(), ip=client_ip())
             return f"企业信息已保存：修改了{'、'.join(changed)}" if changed else "企业信息未改变"
 
         saved, errors, values = submit_form(save, "企业信息未保存，请按提示修改")
@@ -138,36 +174,38 @@ class EnterpriseInfoView(AccessMixin, AttachmentFilesMixin, BaseView):
     def change_view(self):
         """变更申请 (图5, 图6): 想要变更的名称 or 想要变更的地市, the other left empty."""
         org = self._org()
+        form = ChangeRequestForm()
         values = None
-        if request.method == "POST":
-            values = request.form
-            try:
-                change = start_change(db.session, current_user, org, request.form)
-                db.session.commit()
-                flash(f"{change.kind.label}申请已提交，等待{change.from_authority.name}审核", "success")
+        if form.is_submitted():
+            values = form.typed()
+
+            def change():
+                change = start_change(db.session, current_user, org, values)
+                return f"{change.kind.label}申请已提交，等待{change.from_authority.name}审核"
+
+            if perform(change):
                 return redirect(self.get_url(".index"))
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
             org = self._org()
         cities = [c for c in city_authorities(db.session) if c.region_code != org.region_code]
         return self.render("enterprise/change.html", values=values, cities=cities, **self._page(org))
 
 
 # -- 企业信息变更审核 --------------------------------------------------------------------------------
+def changes_awaiting(user) -> list[int]:
+    """The changes whose next step is ``user``'s, as the engine answers it row by row: an authority
+    sees a city change both as 调出市 and 调入市, and waits only where the step is its own. Few rows
+    are ever pending, so they are read and asked (待审核, and 首页's count)."""
+    states = ENTERPRISE_CHANGE.awaiting(user, *APPROVALS)
+    if not states:
+        return []
+    rows = db.session.scalars(visible(user, select(EnterpriseChange).where(EnterpriseChange.status.in_(states)),
+                                      EnterpriseChange))
+    return [row.id for row in rows if any(t.name in APPROVALS for t in ENTERPRISE_CHANGE.available(user, row))]
+
+
 def _waiting_for_me():
-    """待审核: the rows whose next step is this reviewer's — 调出市/主管部门 (from_authority) in
-    pending_authority / pending_out, 调入市 (to_authority) in pending_in, the province in pending_province."""
-    org = current_user.organization
-    if org is None:
-        return EnterpriseChange.id.is_(None)
-    if org.kind == OrgKind.province:
-        return EnterpriseChange.status == S.pending_province
-    return or_(
-        and_(EnterpriseChange.status.in_((S.pending_authority, S.pending_out)),
-             EnterpriseChange.from_authority_id == org.id),
-        and_(EnterpriseChange.status == S.pending_in, EnterpriseChange.to_authority_id == org.id),
-    )
+    """待审核: the rows whose next step is this reviewer's."""
+    return EnterpriseChange.id.in_(changes_awaiting(current_user))
 
 
 def _reviewed_by_me():
@@ -257,9 +295,8 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
         SecureModelView.init_actions(self)  # not one action per transition: two, as the manuals say
 
     def is_action_allowed(self, name):
-        if name in ("approve", "reject"):
-            group = APPROVALS if name == "approve" else REJECTIONS
-            return any(t.name in group for t in self.offered_transitions())
+        if name in BULK_GROUPS:
+            return any(t.name in BULK_GROUPS[name] for t in self.offered_transitions())
         return super().is_action_allowed(name)
 
     @action("approve", "审核通过", "确定审核通过所选的变更申请？")
@@ -283,28 +320,30 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
 
     def _fire_group(self, group, ids, reason, label):
         rows = self.load_rows(ids)
-        result = BulkResult()
-        for raw in ids:
-            obj = rows.get(raw)
-            if obj is None:
-                result.rows.append(RowResult(raw, f"#{raw}", False, NotFoundError().message))
-                continue
-            outcome = self.workflow.fire_many(db.session, current_user, {raw: obj}, [raw], self._pick(group, obj),
-                                              reason)
-            result.rows.extend(outcome.rows)
-        try:
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+
+        def fire_each() -> BulkResult:
+            result = BulkResult()
+            for raw in ids:
+                obj = rows.get(raw)
+                if obj is None:
+                    result.rows.append(RowResult(raw, f"#{raw}", False, NotFoundError().message))
+                    continue
+                outcome = self.workflow.fire_many(db.session, current_user, {raw: obj}, [raw],
+                                                  self._pick(group, obj), reason)
+                result.rows.extend(outcome.rows)
+            return result
+
+        done = perform(fire_each)  # each row's refusal is in the result; a stale commit is said by perform
+        if not done:
             return
+        result = done.value
         category = "success" if not result.failed else ("warning" if result.succeeded else "error")
         flash(f"{label}：{result.summary()}", category)
 
     def reason_transition(self, name):
         """审核不通过 spans this reviewer's rejection steps: one reason form for all of them."""
         if name == REJECT.name:
-            return REJECT if self.is_action_allowed("reject") else None
+            return REJECT if self.is_action_allowed(REJECT.name) else None
         return super().reason_transition(name)
 
     def fire_with_reason(self, name, ids, reason) -> None:
@@ -409,7 +448,8 @@ class StaffView(AccessMixin, BaseView):
 
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
-        return self._form_page(None, lambda: create_user(db.session, current_user, request.form, ip=client_ip()),
+        form = StaffForm()
+        return self._form_page(None, lambda: create_user(db.session, current_user, form.typed(), ip=client_ip()),
                                "已新增用户 {user.username}（{user.name}）", "用户未保存，请按提示修改")
 
     @expose("/edit/", methods=("GET", "POST"))
@@ -420,8 +460,10 @@ class StaffView(AccessMixin, BaseView):
             flash("不能在人员管理中修改自己，请使用「修改密码」", "error")
             return redirect(self.get_url(".index"))
 
+        form = StaffForm()
+
         def save():
-            update_user(db.session, current_user, target, request.form, ip=client_ip())
+            update_user(db.session, current_user, target, form.typed(), ip=client_ip())
             return target
 
         return self._form_page(target, save, "用户 {user.username} 的信息已保存", "用户信息未保存，请按提示修改")
@@ -430,28 +472,20 @@ class StaffView(AccessMixin, BaseView):
     def reset_view(self):
         """重置密码: the one-time password is on this response only (never stored in clear)."""
         target = self._target()
-        try:
-            password = reset_user_password(db.session, current_user, target, ip=client_ip())
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        # nothing to flash: the page below shows the new password, once
+        done = perform(lambda: reset_user_password(db.session, current_user, target, ip=client_ip()), "")
+        if not done:
             return redirect(self.get_url(".index"))
         response = make_response(self.render("enterprise/staff_password.html", target=target,
-                                                  password=password))
+                                                  password=done.value))
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @expose("/delete/", methods=("POST",))
     def delete_view(self):
         target = self._target()
-        try:
-            remove_user(db.session, current_user, target, ip=client_ip())
-            db.session.commit()
-            flash(f"已删除用户 {target.username}（{target.name}），该账号不能再登录", "success")
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        perform(lambda: remove_user(db.session, current_user, target, ip=client_ip()),
+                f"已删除用户 {target.username}（{target.name}），该账号不能再登录")
         return redirect(self.get_url(".index"))
 
 

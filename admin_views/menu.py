@@ -10,18 +10,18 @@ from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
 from admin_views.base import kept_for_organization, may_open
+from admin_views.enterprise import APPROVALS as CHANGE_APPROVALS
+from admin_views.enterprise import changes_awaiting
 from models import (
     AccountRequest,
     AccountStatus,
     Anomaly,
     AnomalyStatus,
     ApplicationKind,
-    ApplicationStatus,
     Batch,
     BatchStatus,
     Certificate,
     CertificateApplication,
-    EnterpriseChange,
     Registration,
     RegistrationStatus,
     db,
@@ -29,13 +29,10 @@ from models import (
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
+from workflows import appeals, batch, business
 from workflows.accounts import ACCOUNT
-from workflows.appeals import APPEAL
-from workflows.batch import awaiting_review
-from workflows.business import BUSINESS
-from workflows.business import REVIEWS as BUSINESS_REVIEWS
 from workflows.enterprise import ENTERPRISE_CHANGE
-from workflows.registration import REGISTRATION, expiring_clause, registered_clause
+from workflows.registration import awaiting_acceptance, awaiting_decision, expiring_clause, registered_clause
 from workflows.statistics import ISSUED_CHART_TITLE, VALID_CARD_LABEL, issued_per_month
 from workflows.visibility import visible
 
@@ -128,7 +125,7 @@ class HomeView(AdminIndexView):
         kind = current_user.kind
         cards = []
         figures = []  # totals, after the work that waits (003 §三: 总有效证书数量的展示)
-        waiting = awaiting_review(current_user)
+        waiting = batch.awaiting_review(current_user)
         if waiting:
             cards.append(("待审核批次", self._count(Batch, Batch.status.in_(waiting)),
                           _link("batch_review.index_view", tab="pending")))
@@ -143,7 +140,7 @@ class HomeView(AdminIndexView):
                 Certificate, Certificate.status == CertificateStatus.valid))
             figures.append((VALID_CARD_LABEL, valid, _link(f"{endpoint}.index_view")))
         # 待审核的证书业务 (003 §三), one card per kind as 变更管理 / 补办管理 / 注销管理 list them
-        business_waiting = BUSINESS.awaiting(current_user, *BUSINESS_REVIEWS)
+        business_waiting = business.awaiting_review(current_user)
         if business_waiting:
             counts = dict(db.session.execute(visible(current_user, select(
                 CertificateApplication.kind, func.count()).where(CertificateApplication.status.in_(business_waiting))
@@ -152,8 +149,8 @@ class HomeView(AdminIndexView):
                 cards.append((label, counts.get(kind_, 0), _link(f"{endpoint}.index_view", tab="pending")))
         if kind in (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school) \
                 and current_user.has(Permission.business_apply):
-            pending = (ApplicationStatus.pending_authority, ApplicationStatus.pending_province)
-            cards.append(("审核中证书业务", self._count(CertificateApplication, CertificateApplication.status.in_(pending)),
+            cards.append(("审核中证书业务", self._count(CertificateApplication,
+                                                 CertificateApplication.status.in_(business.PENDING_STATES)),
                           _link("application.index_view", tab="pending")))
         if kind is None:  # an individual: their certificates and declarations (below the cards)
             cards.append(("我的有效证书", self._count(Certificate, Certificate.status == CertificateStatus.valid),
@@ -168,35 +165,29 @@ class HomeView(AdminIndexView):
                 ("已注册人员", self._count(Registration, registered_clause()), _link("registered.index_view")),
                 ("人员到期预警", self._count(Registration, expiring_clause(days)), _link("expiring.index_view")),
             ]
-        accepting = REGISTRATION.awaiting(current_user, "province_accept", "ministry_accept")
+        accepting = awaiting_acceptance(current_user)
         if accepting:
             cards.append(("待受理注册", self._count(Registration, Registration.status.in_(accepting)),
                           _link("registration_review.index_view", tab="unaccepted")))
-        deciding = REGISTRATION.awaiting(current_user, "province_forward", "ministry_approve")
+        deciding = awaiting_decision(current_user)
         if deciding:
             cards.append(("待审查注册", self._count(Registration, Registration.status.in_(deciding)),
                           _link("registration_review.index_view", tab="accepted")))
         # 申辩管理: the enterprise answers, the province decides
-        if APPEAL.awaiting(current_user, "appeal"):
+        if appeals.awaiting_appeal(current_user):
             cards.append(("待申辩", self._count(Anomaly, Anomaly.status == AnomalyStatus.open),
                           _link("appeal.index_view", tab="open")))
-        deciding = APPEAL.awaiting(current_user, "accept", "reject")
+        deciding = appeals.awaiting_decision(current_user)
         if deciding:
             cards.append(("待处理申辩", self._count(Anomaly, Anomaly.status.in_(deciding)),
                           _link("appeal_review.index_view", tab="pending")))
         # 注册审核 and 企业信息变更 (SPEC §5.3, §5.4): the city authority, then the province for names
-        if ACCOUNT.awaiting(current_user, "approve"):
+        if ACCOUNT.awaiting(current_user, *ACCOUNT.transitions):  # 审核通过 and 审核不通过 wait in one state
             cards.append(("待审核注册账号", self._count(AccountRequest, AccountRequest.status == AccountStatus.pending),
                           _link("account_review.index_view")))
-        reviews = ("authority_approve", "out_approve", "in_approve", "province_approve")
-        states = ENTERPRISE_CHANGE.awaiting(current_user, *reviews)
-        if states:
-            # an authority sees a city change both as 调出市 and 调入市: count the rows it may decide now
-            rows = db.session.scalars(visible(current_user, select(EnterpriseChange).where(
-                EnterpriseChange.status.in_(states)), EnterpriseChange))
-            count = sum(1 for row in rows
-                        if any(t.name in reviews for t in ENTERPRISE_CHANGE.available(current_user, row)))
-            cards.append(("待审核企业信息变更", count, _link("enterprise_change_review.index_view")))
+        if ENTERPRISE_CHANGE.awaiting(current_user, *CHANGE_APPROVALS):
+            cards.append(("待审核企业信息变更", len(changes_awaiting(current_user)),
+                          _link("enterprise_change_review.index_view")))
         return cards + figures
 
 

@@ -18,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from admin_views.base import SecureModelView, may_open
-from models import ApplicationItem, Certificate, CertificateApplication, Person, db
+from models import ApplicationItem, ApplicationKind, Certificate, CertificateApplication, Person, db
 from models.base import format_local
 from models.certificate import CertificateStatus
 from models.org import OrgKind
+from workflows.business import kinds_to_start, may_move
 from workflows.privacy import mask_id_number, mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.visibility import visible
@@ -105,16 +106,12 @@ class PersonView(SecureModelView):
     def certificate_links(self, certificate: Certificate) -> list[tuple[str, str, str]]:
         """变更申请 / 补办 of one valid certificate, as 申请业务 offers them to this user: a school
         only moves a student to an enterprise (000 §二(二).4)."""
-        if certificate.status != CertificateStatus.valid or not may_open("business_apply"):
+        if (certificate.status != CertificateStatus.valid or not may_open("business_apply")
+                or not may_move(current_user, certificate)):
             return []
-        employer = certificate.person.employer
-        if employer is not None and employer.kind == OrgKind.school and employer.id != current_user.organization_id:
-            return []  # only the school moves its student's certificate (000 §二(二).4)
-        links = [("变更申请", url_for("business_apply.change_view", certificate_id=certificate.id), "apply-change")]
-        if current_user.kind != OrgKind.school:
-            links.append(("补办", url_for("business_apply.reissue_view", certificate_id=certificate.id),
-                          "apply-reissue"))
-        return links
+        words = {ApplicationKind.change: "变更申请", ApplicationKind.reissue: "补办"}
+        return [(words[kind], url_for(f"business_apply.{kind.value}_view", certificate_id=certificate.id),
+                 f"apply-{kind.value}") for kind in kinds_to_start(current_user) if kind in words]
 
 
 class StudentView(PersonView):

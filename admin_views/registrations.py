@@ -21,8 +21,10 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import HiddenField, StringField, TextAreaField
 
-from admin_views.base import SecureModelView, WorkflowModelView, transition_logs
+from admin_views.base import SecureModelView, WorkflowModelView, perform, transition_logs
+from admin_views.forms import TypedForm
 from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
 from models.base import local_today, utcnow
 from models.org import OrgKind
@@ -34,13 +36,21 @@ from workflows.registration import (
     COMMITMENT_SECONDS,
     COMMITMENT_TEXT,
     COMMITMENT_TICK,
+    DECISIONS,
     REGISTRATION,
+    REPORT,
     REPORTED_STATES,
     WITHDRAWABLE,
     Commitment,
+    awaiting_acceptance,
+    awaiting_decision,
     correct_qualification,
+    correction_clause,
+    corrects_qualification,
     declare,
     expiring_clause,
+    may_correct,
+    may_report,
     needs_correction,
     registered_clause,
 )
@@ -51,7 +61,36 @@ REVIEWERS = (OrgKind.province, OrgKind.ministry)
 # session[COMMITMENT_SESSION_KEY] = {token: ISO time (naive UTC) the 企业承诺书 was shown}
 COMMITMENT_SESSION_KEY = "registration_commitments"
 MAX_OPEN_COMMITMENTS = 5  # commitment pages open at once (tabs) per session
-CORRECTABLE = (R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted)
+
+
+# -- forms: the fields each page posts (workflows.registration judges the values) ------------------
+class DeclareForm(TypedForm):
+    """新增申报."""
+
+    kind = StringField()
+    specialty = StringField()
+    enterprise = StringField()
+    explanation = TextAreaField()
+
+
+class DetailTransitionForm(TypedForm):
+    """A details page's button: which transition, on which row (上报 is sent to its own page)."""
+
+    transition = HiddenField()
+    id = HiddenField()
+
+
+class CommitmentForm(TypedForm):
+    """确认上报 on the 企业承诺书 page: the page's token and the tick."""
+
+    token = HiddenField()
+    ticked = StringField()
+
+
+class CorrectionForm(TypedForm):
+    """补正资质 (the copy of the certificate comes as files)."""
+
+    qualification_no = StringField()
 
 
 # -- columns -----------------------------------------------------------------------------------
@@ -160,34 +199,33 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
 
     # -- no path fires 上报 without the commitment page ------------------------------------
     def _bulk_transition(self, name, ids):
-        if name == "report":
+        if name == REPORT:
             return redirect(url_for("registration_manage.report_view", id=ids, url=get_redirect_target()))
         return super()._bulk_transition(name, ids)
 
     @expose("/transition/", methods=("POST",))
     def transition_view(self):
-        if request.form.get("transition") == "report":
-            obj = self.get_one(request.form.get("id"))
+        form = DetailTransitionForm()
+        if form.transition.data == REPORT:
+            obj = self.get_one(form.id.data)
             flash("上报前请仔细阅读企业承诺书", "warning")
             return redirect(url_for("registration_manage.report_view", id=obj.id))
         return super().transition_view()
 
     def available_transitions(self, obj):
         """Detail buttons: 上报 is a link to the commitment page (``may_report``)."""
-        return [t for t in super().available_transitions(obj) if t.name != "report"]
+        return [t for t in super().available_transitions(obj) if t.name != REPORT]
 
     def row_transitions(self, row) -> list:
         """The 操作 column: 上报 too (点击某一人员操作列中的【上报】按钮，进入详情页面, 002 §3.1.4)."""
-        report = self.workflow.transitions["report"]
+        report = self.workflow.transition(REPORT)
         return ([report] if self.may_report(row) else []) + self.available_transitions(row)
 
     def may_report(self, obj) -> bool:
-        report = self.workflow.transitions["report"]
-        return obj.status in report.sources and self.workflow.may(current_user, obj, report)
+        return may_report(current_user, obj)
 
     def may_correct(self, obj) -> bool:
-        return (needs_correction(obj) and current_user.kind == OrgKind.enterprise
-                and current_user.has(Permission.registration_manage) and obj.enterprise_id == current_user.organization_id)
+        return may_correct(current_user, obj)
 
     # -- the detail page ---------------------------------------------------------------------
     def review_log(self, reg: Registration) -> list:
@@ -215,20 +253,14 @@ class DeclarationView(RegistrationView):
     @expose("/declare/", methods=("GET", "POST"))
     def declare_view(self):
         """新增申报: 申报类型, 注册专业, 聘用企业 (全称或统一社会信用代码), 申报说明."""
-        values = request.form if request.method == "POST" else {}
-        if request.method == "POST":
-            try:
-                reg = declare(db.session, current_user, request.form)
-                db.session.commit()
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
-                if reg.kind == RegistrationKind.additional:
-                    flash("增项注册申报已提交，直接报送省级审批机构", "success")
-                else:
-                    flash("注册申报已提交，待聘用企业上报", "success")
-                return redirect(self.get_url(".details_view", id=reg.id))
+        form = DeclareForm()
+        values = form.typed()
+        if form.is_submitted():
+            done = perform(lambda: declare(db.session, current_user, values),
+                           "增项注册申报已提交，直接报送省级审批机构" if form.kind.data == RegistrationKind.additional.value
+                           else "注册申报已提交，待聘用企业上报")
+            if done:
+                return redirect(self.get_url(".details_view", id=done.value.id))
         employer = current_user.person.employer if current_user.person is not None else None
         default_enterprise = employer.name if employer is not None and employer.kind == OrgKind.enterprise else ""
         return self.render("registration/declare.html", kinds=list(RegistrationKind), specialties=SPECIALTIES,
@@ -274,8 +306,7 @@ class ManageView(RegistrationView):
     @expose("/report/", methods=("GET", "POST"))
     def report_view(self):
         """上报 (004 §3.2.2; 002 §3.1.4): one or many rows → 企业承诺书 → 60 s → tick → 确认."""
-        report = self.workflow.transitions["report"]
-        if report not in self.offered_transitions():
+        if self.workflow.transition(REPORT) not in self.offered_transitions():
             abort(404)
         ids, rows, return_url = self.selected_rows()
         if request.method == "POST":
@@ -285,7 +316,7 @@ class ManageView(RegistrationView):
         for raw, obj in rows.items():
             if not self.may_report(obj):
                 try:
-                    self.workflow.check(db.session, current_user, obj, "report")
+                    self.workflow.check(db.session, current_user, obj, REPORT)
                 except WorkflowError as exc:
                     refused[raw] = f"{obj}：{exc.message}"
         if len(refused) == len(rows):
@@ -303,16 +334,15 @@ class ManageView(RegistrationView):
                            seconds=COMMITMENT_SECONDS, remaining=max(int(remaining), 0))
 
     def _confirm_report(self, ids, rows, return_url):
-        token = request.form.get("token", "")
+        form = CommitmentForm()
+        token = form.token.data
         shown_at = self._shown_at(token)
-        commitment = Commitment(shown_at=shown_at, ticked=request.form.get("ticked") == "1") if shown_at else None
-        try:
-            result = self.workflow.fire_many(db.session, current_user, rows, ids, "report", commitment=commitment)
-            db.session.commit()
-        except WorkflowError as exc:
-            db.session.rollback()
-            flash(exc.message, "error")
+        commitment = Commitment(shown_at=shown_at, ticked=form.ticked.data == "1") if shown_at else None
+        done = perform(lambda: self.workflow.fire_many(db.session, current_user, rows, ids, REPORT,
+                                                       commitment=commitment))
+        if not done:
             return redirect(return_url)
+        result = done.value
         category = "success" if not result.failed else ("warning" if result.succeeded else "error")
         flash(f"上报：{result.summary()}", category)
         if commitment is None:  # no page was shown under this token: show it now
@@ -327,36 +357,33 @@ class ManageView(RegistrationView):
 
     # -- 补正资质 (004 §3.2.6) ----------------------------------------------------------------
     def _corrections(self):
-        return self.visible_query().where(Registration.pre_registration.is_(True),
-                                          Registration.qualification_no.is_(None),
-                                          Registration.status.in_(CORRECTABLE))
+        return self.visible_query().where(correction_clause())
 
     def correction_count(self) -> int:
-        if not current_user.has(Permission.registration_manage):
+        if not corrects_qualification(current_user):
             return 0
-        return len([r for r in self._corrections().all() if needs_correction(r)])
+        return self._corrections().count()
 
     @expose("/correct/", methods=("GET", "POST"))
     def correct_view(self):
         """补正资质: the qualification number now held; the copy of the certificate when the number
         is not the one on the enterprise's record."""
-        if not current_user.has(Permission.registration_manage):
+        if not corrects_qualification(current_user):
             abort(404)
-        pending = [r for r in self._corrections().options(joinedload(Registration.person)).all() if needs_correction(r)]
-        if request.method == "POST":
+        pending = self._corrections().options(joinedload(Registration.person)).all()
+        form = CorrectionForm()
+        if form.is_submitted():
             files = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
-            try:
-                count = correct_qualification(db.session, current_user, request.form.get("qualification_no"), files)
-                db.session.commit()
-            except WorkflowError as exc:
-                db.session.rollback()
-                flash(exc.message, "error")
-            else:
-                flash(f"补正资质成功：{count} 条预注册申报已更新", "success")
+
+            def correct():
+                count = correct_qualification(db.session, current_user, form.qualification_no.data, files)
+                return f"补正资质成功：{count} 条预注册申报已更新"
+
+            if perform(correct):
                 return redirect(self.get_url(".index_view"))
         org = db.session.get(Organization, current_user.organization_id)
         return self.render("registration/correct.html", pending=pending, on_record=org.qualification_no if org else None,
-                           values=request.form)
+                           values=form.typed())
 
 
 def _remaining(shown_at: datetime) -> int:
@@ -381,26 +408,23 @@ class ReviewView(RegistrationView):
     column_list = ("person_name", "id_number", "kind", "specialty", "enterprise", "status", "reported_at",
                    "pre_registration")
     # 受理 keeps its word; the decisions after it are one 审查 button to the details page
-    row_words = {name: "审查" for name in ("province_forward", "province_reject", "ministry_approve",
-                                          "ministry_reject")}
+    row_words = {name: "审查" for name in DECISIONS}
 
     def scope_query(self, query):
         return query.where(Registration.reported_at.is_not(None))
 
 
-def _accepting():
-    return REGISTRATION.awaiting(current_user, "province_accept", "ministry_accept")
-
-
-def _deciding():
-    return REGISTRATION.awaiting(current_user, "province_forward", "ministry_approve")
-
-
 def _review_tabs():
+    def accepting():
+        return awaiting_acceptance(current_user)
+
+    def deciding():
+        return awaiting_decision(current_user)
+
     return [
-        ("unaccepted", "待受理", lambda: Registration.status.in_(_accepting())),
-        ("accepted", "待审查", lambda: Registration.status.in_(_deciding())),
-        ("done", "已处理", lambda: Registration.status.notin_(_accepting() | _deciding())),
+        ("unaccepted", "待受理", lambda: Registration.status.in_(accepting())),
+        ("accepted", "待审查", lambda: Registration.status.in_(deciding())),
+        ("done", "已处理", lambda: Registration.status.notin_(accepting() | deciding())),
         ("all", "全部", None),
     ]
 

@@ -133,3 +133,13 @@ REFUSAL = "reject"
 def may_appeal(user, anomaly: Anomaly) -> bool:
     """申辩 is offered on ``anomaly``: what ``submit_appeal`` would let ``user`` do to it now."""
     return APPEAL.allows(user, anomaly, "appeal")
+
+
+def awaiting_appeal(user) -> set:
+    """States in which anomalies wait for this enterprise's 申辩."""
+    return APPEAL.awaiting(user, "appeal")
+
+
+def awaiting_decision(user) -> set:
+    """States in which 申辩 wait for the province's decision."""
+    return APPEAL.awaiting(user, *DECISIONS)

@@ -302,8 +302,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
             raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     else:
         raise WorkflowError("无权办理证书业务")
-    if employer is not None and employer.kind == OrgKind.school and (org is None or org.id != employer.id):
-        # 000 §二(二).4, 001 信息变更 4: only the school moves its student to an enterprise
+    if not may_move(user, certificate):
         raise WorkflowError("在校学生的证书只能由学校办理工作单位变更")
     if certificate.status != CertificateStatus.valid:
         raise WorkflowError(f"证书{certificate.number}状态为「{certificate.status.label}」，不能办理业务")
@@ -403,12 +402,11 @@ def _receiving_employer(session, user, values) -> tuple[Organization | None, str
             org = session.get(Organization, int(raw_id))
         except (TypeError, ValueError):
             org = None
-        if org is None or org.kind != OrgKind.enterprise or org.status != OrgStatus.active:
+        if org is None or not is_receiving_enterprise(org):
             raise WorkflowError("接收企业不存在或未通过审核")
         return org, org.name
     name = (values.get("new_employer_name") or "").strip()
-    org = user.organization
-    if org is None or org.kind not in (OrgKind.institution, OrgKind.direct_institution):
+    if not names_free_employer(user):
         raise WorkflowError("请选择接收企业")
     if not name or len(name) > 200:
         raise WorkflowError("请填写现工作单位")
@@ -439,7 +437,7 @@ def start_reissue(session: Session, user, explanation: str | None,
     if certificate is not None:
         check_may_apply(user, certificate, K.reissue)
         _refuse_if_open(session, certificate)
-    elif user.kind == OrgKind.school:
+    elif K.reissue not in kinds_to_start(user):
         raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     app = _new_application(session, user, K.reissue, certificate, explanation)
     if certificate is not None:
@@ -558,3 +556,60 @@ def certificate_history(session: Session, user, certificate: Certificate) -> lis
         entries.append(HistoryEntry(log.created_at, label, log.transition, log.from_state, log.to_state,
                                     log.actor, log.organization, log.reason))
     return entries
+
+
+# -- what the applicant's screens offer (the rules above, asked before a form is opened) -------
+def may_move(user, certificate: Certificate) -> bool:
+    """A school's students' certificates are moved only by the school (000 §二(二).4, 001 信息变更 4):
+    anyone may start a business on the certificate unless its holder studies at another school."""
+    employer = _holder_employer(certificate)
+    return employer is None or employer.kind != OrgKind.school or employer.id == user.organization_id
+
+
+def movable_clause(user):
+    """``may_move`` as SQL, for the lists of certificates to apply for: not held by a student of a
+    school other than the user's own organization."""
+    schools = select(Organization.id).where(Organization.kind == OrgKind.school)
+    if user.organization_id is not None:
+        schools = schools.where(Organization.id != user.organization_id)
+    return Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools)))
+
+
+def kinds_to_start(user) -> tuple[ApplicationKind, ...]:
+    """The applications ``user`` may start: a school only moves a student to an enterprise (变更)."""
+    if user.kind == OrgKind.school:
+        return (K.change,)
+    return (K.change, K.reissue, K.cancel)
+
+
+def names_free_employer(user) -> bool:
+    """An issuing institution may type 现工作单位 as free text; everyone else picks a registered
+    enterprise, whose city reviews the change."""
+    return user.kind in (OrgKind.institution, OrgKind.direct_institution)
+
+
+def is_receiving_enterprise(org: Organization) -> bool:
+    return org.kind == OrgKind.enterprise and org.status == OrgStatus.active
+
+
+def receiving_enterprises(session: Session) -> list[Organization]:
+    """接收企业's choices: the registered enterprises, by name."""
+    return list(session.scalars(select(Organization).where(
+        Organization.kind == OrgKind.enterprise, Organization.status == OrgStatus.active)
+        .order_by(Organization.name)))
+
+
+def draft_refusal(user, app: CertificateApplication) -> str | None:
+    """Why ``user`` may not change ``app`` now (无权修改该申请, 申请状态为…), or None: the draft's
+    pages offer their forms only when this is None."""
+    try:
+        _ensure_draft(user, app)
+    except WorkflowError as exc:
+        return exc.message
+    return None
+
+
+def submit_new(session: Session, user, app: CertificateApplication, files) -> None:
+    """A new 变更 / 注销 with its 纸质申请表 images, 提交申请 at once (申请业务's forms)."""
+    attach_images(session, user, app, files)
+    BUSINESS.fire(session, user, app, "submit")

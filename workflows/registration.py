@@ -323,8 +323,7 @@ def declare(session: Session, user, values: dict) -> Registration:
 # -- the enterprise's side --------------------------------------------------------------------
 def needs_correction(reg: Registration) -> bool:
     """补正资质 is offered on a reported 预注册 without a qualification number."""
-    return reg.pre_registration and not reg.qualification_no and reg.status in (
-        R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted)
+    return reg.pre_registration and not reg.qualification_no and reg.status in CORRECTABLE
 
 
 def correct_qualification(session: Session, user, qualification_no: str, files=()) -> int:
@@ -336,14 +335,13 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
     from workflows.attachments import check_images
 
     org = user.organization
-    if org is None or org.kind != OrgKind.enterprise or not user.has(P.registration_manage):
+    if not corrects_qualification(user):
         raise WorkflowError("无权补正资质")
     number = (qualification_no or "").strip()
     if not number or len(number) > 50:
         raise WorkflowError("请填写企业资质证书号（不超过50个字符）")
-    pending = [r for r in session.scalars(select(Registration).where(
-        Registration.enterprise_id == org.id, Registration.pre_registration.is_(True),
-        Registration.qualification_no.is_(None))) if needs_correction(r)]
+    pending = list(session.scalars(select(Registration).where(Registration.enterprise_id == org.id,
+                                                              correction_clause())))
     if not pending:
         raise WorkflowError("没有需要补正资质的预注册申报")
     files = [(n, d) for n, d in files if n or d]
@@ -376,3 +374,42 @@ def expiring_clause(days: int, today: date | None = None):
     """人员到期预警: in force and expiring within ``days`` (or already expired)."""
     today = today or local_today()
     return and_(registered_clause(), Registration.valid_until <= today + timedelta(days=days))
+
+
+# -- what the registration screens ask (the rules above, one place) ----------------------------
+REPORT = "report"  # 上报: fired only behind the 企业承诺书 page
+ACCEPTANCES = ("province_accept", "ministry_accept")  # 受理
+DECISIONS = ("province_forward", "province_reject", "ministry_approve", "ministry_reject")  # 审查
+CORRECTABLE = (R.province_unaccepted, R.province_accepted, R.ministry_unaccepted, R.ministry_accepted)
+
+
+def may_report(user, reg: Registration) -> bool:
+    """上报 is offered on ``reg`` (the commitment is checked when it fires)."""
+    return REGISTRATION.allows(user, reg, REPORT)
+
+
+def corrects_qualification(user) -> bool:
+    """补正资质 is the enterprise's, by a user with 注册申报管理."""
+    return user.kind == OrgKind.enterprise and user.has(P.registration_manage)
+
+
+def may_correct(user, reg: Registration) -> bool:
+    """补正资质 is offered on ``reg``: a pending 预注册 of this user's enterprise."""
+    return needs_correction(reg) and corrects_qualification(user) and _the_enterprise(user, reg)
+
+
+def correction_clause():
+    """``needs_correction`` as SQL: the 预注册 that 补正资质 completes."""
+    return and_(Registration.pre_registration.is_(True),
+                or_(Registration.qualification_no.is_(None), Registration.qualification_no == ""),
+                Registration.status.in_(CORRECTABLE))
+
+
+def awaiting_acceptance(user) -> set:
+    """States in which declarations wait for this reviewer's 受理 (待受理)."""
+    return REGISTRATION.awaiting(user, *ACCEPTANCES)
+
+
+def awaiting_decision(user) -> set:
+    """States in which declarations wait for this reviewer's 审查 (待审查)."""
+    return REGISTRATION.awaiting(user, *DECISIONS)
