@@ -34,6 +34,7 @@ from models.user import Permission
 from workflows import WorkflowError
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
+from workflows.organizations import province_id
 from workflows.printing import PRINT
 from workflows.validators import parse_id_number
 from workflows.visibility import certificate_history_clause
@@ -175,15 +176,11 @@ def _apply_cancel(ctx: Context) -> None:
 
 
 # -- notifications ---------------------------------------------------------------------------
-def _province_id(session: Session) -> int | None:
-    return session.scalar(select(Organization.id).where(Organization.kind == OrgKind.province).limit(1))
-
-
 def _notify_next(ctx: Context) -> Iterable[int]:
     app = ctx.obj
     if app.status == A.pending_authority:
         return [app.reviewing_authority_id]
-    return [_province_id(ctx.session), app.applicant_org_id]
+    return [province_id(ctx.session), app.applicant_org_id]
 
 
 def _notify_applicant(ctx: Context) -> Iterable[int]:
@@ -278,6 +275,22 @@ def _holder_employer(certificate: Certificate) -> Organization | None:
     return certificate.person.employer
 
 
+# -- a school's students (000 §二(二).4, 001 信息变更 4) ------------------------------------------------
+def may_move(user, certificate: Certificate) -> bool:
+    """A school's students' certificates are moved only by the school: ``user`` may start an
+    application for ``certificate`` unless its holder studies at a school other than the user's."""
+    employer = _holder_employer(certificate)
+    return employer is None or employer.kind != OrgKind.school or employer.id == user.organization_id
+
+
+def movable_by(user):
+    """``may_move`` as a predicate on Certificate (the lists of certificates to apply for)."""
+    other_schools = select(Organization.id).where(Organization.kind == OrgKind.school)
+    if user.organization_id is not None:
+        other_schools = other_schools.where(Organization.id != user.organization_id)
+    return Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(other_schools)))
+
+
 def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, fields=()) -> None:
     """Who may file which application for which certificate (SPEC §5.2, 000 §二(二).4, 001)."""
     org = user.organization
@@ -287,7 +300,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
     if org is None:
         if certificate.person_id != user.person_id:
             raise WorkflowError("只能为本人的证书办理业务")
-        if employer is not None and employer.kind == OrgKind.school:
+        if not may_move(user, certificate):
             raise WorkflowError("在校学生的证书由学校办理单位变更，不能由个人申请")
     elif org.kind in (OrgKind.institution, OrgKind.direct_institution):
         if certificate.issuer_id != org.id:
@@ -302,8 +315,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
             raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     else:
         raise WorkflowError("无权办理证书业务")
-    if employer is not None and employer.kind == OrgKind.school and (org is None or org.id != employer.id):
-        # 000 §二(二).4, 001 信息变更 4: only the school moves its student to an enterprise
+    if not may_move(user, certificate):
         raise WorkflowError("在校学生的证书只能由学校办理工作单位变更")
     if certificate.status != CertificateStatus.valid:
         raise WorkflowError(f"证书{certificate.number}状态为「{certificate.status.label}」，不能办理业务")
