@@ -37,7 +37,7 @@ from workflows.numbering import allocate_numbers, segment_key
 from workflows.organizations import province_id
 from workflows.printing import PRINT
 from workflows.validators import parse_id_number
-from workflows.visibility import certificate_history_clause
+from workflows.visibility import CITY_ORG_KINDS, certificate_history_clause
 
 A = ApplicationStatus
 K = ApplicationKind
@@ -291,6 +291,12 @@ def movable_by(user):
     return Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(other_schools)))
 
 
+def offered_kinds(user) -> tuple[ApplicationKind, ...]:
+    """The applications ``user`` may start: a school only moves a student to an enterprise (变更 of
+    the employer, 000 §二(二).4); every other applicant 变更, 补办, 注销."""
+    return (K.change,) if user.kind == OrgKind.school else (K.change, K.reissue, K.cancel)
+
+
 def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, fields=()) -> None:
     """Who may file which application for which certificate (SPEC §5.2, 000 §二(二).4, 001)."""
     org = user.organization
@@ -302,7 +308,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
             raise WorkflowError("只能为本人的证书办理业务")
         if not may_move(user, certificate):
             raise WorkflowError("在校学生的证书由学校办理单位变更，不能由个人申请")
-    elif org.kind in (OrgKind.institution, OrgKind.direct_institution):
+    elif org.is_issuer:
         if certificate.issuer_id != org.id:
             raise WorkflowError("只能为本机构发放的证书办理业务")
     elif org.kind == OrgKind.enterprise:
@@ -311,7 +317,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
     elif org.kind == OrgKind.school:
         if employer is None or employer.id != org.id:
             raise WorkflowError("只能为本校学生的证书办理业务")
-        if kind != K.change or set(fields) != {ChangeField.employer}:
+        if kind not in offered_kinds(user) or set(fields) != {ChangeField.employer}:
             raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     else:
         raise WorkflowError("无权办理证书业务")
@@ -325,10 +331,10 @@ def _reviewing_authority_for(user, certificate: Certificate, receiving: Organiza
     """Institutions: their authority (None for 省直所 → province). Enterprises, schools and
     individuals: the authority of the (receiving) enterprise's city (SPEC §5.2)."""
     org = user.organization
-    if org is not None and org.kind in (OrgKind.institution, OrgKind.direct_institution):
+    if org is not None and org.is_issuer:
         return org.parent_id if org.kind == OrgKind.institution else None
     city_org = receiving or _holder_employer(certificate) or org
-    if city_org is not None and city_org.kind in (OrgKind.enterprise, OrgKind.school):
+    if city_org is not None and city_org.kind in CITY_ORG_KINDS:
         return city_org.parent_id
     return certificate.authority_id
 
@@ -420,7 +426,7 @@ def _receiving_employer(session, user, values) -> tuple[Organization | None, str
         return org, org.name
     name = (values.get("new_employer_name") or "").strip()
     org = user.organization
-    if org is None or org.kind not in (OrgKind.institution, OrgKind.direct_institution):
+    if org is None or not org.is_issuer:
         raise WorkflowError("请选择接收企业")
     if not name or len(name) > 200:
         raise WorkflowError("请填写现工作单位")

@@ -13,7 +13,7 @@ from models.org import OrgKind
 from models.user import Role
 from tests.factories import issued_certificates, make_org, make_user, org, user
 from workflows import WorkflowError
-from workflows.business import check_may_apply, may_move, movable_by
+from workflows.business import check_may_apply, may_move, movable_by, offered_kinds
 
 
 @pytest.fixture
@@ -61,3 +61,13 @@ def test_an_institution_is_refused_its_issued_certificate_of_a_student(rolled_se
     with pytest.raises(WorkflowError, match="在校学生的证书只能由学校办理工作单位变更"):
         check_may_apply(user(rolled_session, "inst_jinan"), held["school"], ApplicationKind.change,
                         (ChangeField.employer,))
+
+
+@pytest.mark.parametrize(("username", "kinds"), [
+    ("school", {ApplicationKind.change}),
+    ("enterprise", set(ApplicationKind)),
+    ("inst_jinan", set(ApplicationKind)),
+    ("person", set(ApplicationKind)),
+])
+def test_a_school_is_offered_the_move_only(rolled_session, username, kinds):
+    assert set(offered_kinds(user(rolled_session, username))) == kinds
