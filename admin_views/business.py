@@ -44,6 +44,7 @@ from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
 from workflows.business import (
+    APPLICANT_KINDS,
     BUSINESS,
     PENDING_STATES,
     REVIEWS,
@@ -51,9 +52,9 @@ from workflows.business import (
     add_lost_certificate,
     attach_images,
     draft_refusal,
-    kinds_to_start,
-    movable_clause,
+    movable_by,
     names_free_employer,
+    offered_kinds,
     receiving_enterprises,
     remove_lost_certificate,
     start_cancel,
@@ -67,7 +68,6 @@ from workflows.visibility import NotFoundError, get_visible, visible
 
 A = ApplicationStatus
 REVIEW_ORDER = [A.pending_authority, A.pending_province, A.approved, A.rejected]
-APPLICANTS = (OrgKind.institution, OrgKind.direct_institution, OrgKind.enterprise, OrgKind.school)
 REVIEWERS = (OrgKind.authority, OrgKind.province)
 
 
@@ -202,7 +202,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
 
     def may_new_reissue(self) -> bool:
         """已申请业务 offers 新建申请 (证书遗失补办, 001) to the applicants who may start a 补办."""
-        return self.endpoint in ("application", "lost_reissue") and ApplicationKind.reissue in kinds_to_start(
+        return self.endpoint in ("application", "lost_reissue") and ApplicationKind.reissue in offered_kinds(
             current_user)
     column_list = ("kind", "numbers", "holder", "old_employer_name", "created_at", "submitted_at", "reviewed_at",
                    "status", "reject_reason")
@@ -282,7 +282,7 @@ class ApplicationView(ReadableFilters, AttachmentFilesMixin, WorkflowModelView):
         by certificate number, ID number or name — without the ones already in the draft."""
         stmt = self.pickable(app).where(Certificate.status == CertificateStatus.valid,
                                         Certificate.id.notin_([i.certificate_id for i in app.items] or [0]))
-        stmt = stmt.where(movable_clause(current_user))
+        stmt = stmt.where(movable_by(current_user))
         if term:
             kind, term = classify(term)
             rule = ApplyView.search_rules.get(kind)
@@ -384,7 +384,7 @@ class ApplyView(SecureModelView):
     column_sortable_list = ("number", "issue_date")
     column_default_sort = ("id", True)
     can_view_details = False
-    kinds = APPLICANTS
+    kinds = APPLICANT_KINDS
     permission = Permission.business_apply
     individual = True
     search_hint = "证书编号、身份证号或姓名"
@@ -406,7 +406,7 @@ class ApplyView(SecureModelView):
         return super().is_accessible()
 
     def scope_query(self, query):
-        return query.where(Certificate.status == CertificateStatus.valid, movable_clause(current_user))
+        return query.where(Certificate.status == CertificateStatus.valid, movable_by(current_user))
 
     def get_query(self):
         return super().get_query().options(
@@ -417,7 +417,7 @@ class ApplyView(SecureModelView):
         """each valid certificate with the applications this user may start"""
         words = {ApplicationKind.change: "变更", ApplicationKind.reissue: "补办", ApplicationKind.cancel: "注销"}
         return [(words[kind], self.row_url(f".{kind.value}_view", row.id, param="certificate_id"),
-                 f"apply-{kind.value}") for kind in kinds_to_start(current_user)]
+                 f"apply-{kind.value}") for kind in offered_kinds(current_user)]
 
     def _certificate(self):
         certificate = _visible_or_404(Certificate, request.values.get("certificate_id"))
@@ -503,7 +503,7 @@ def _tabs_for_applicant():
 def register(admin) -> None:
     category = "证书业务处理"
     admin.add_view(ApplyView(name="申请业务", category=category, endpoint="business_apply"))
-    admin.add_view(ApplicationView(kinds=APPLICANTS, permission=Permission.business_apply, individual=True,
+    admin.add_view(ApplicationView(kinds=APPLICANT_KINDS, permission=Permission.business_apply, individual=True,
                                    tabs=_tabs_for_applicant(), name="已申请业务", category=category,
                                    endpoint="application"))
     for kind, name in ((ApplicationKind.change, "变更管理"), (ApplicationKind.reissue, "补办管理"),

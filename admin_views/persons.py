@@ -22,7 +22,7 @@ from models import ApplicationItem, ApplicationKind, Certificate, CertificateApp
 from models.base import format_local
 from models.certificate import CertificateStatus
 from models.org import OrgKind
-from workflows.business import kinds_to_start, may_move
+from workflows.business import may_move, offered_kinds
 from workflows.privacy import mask_id_number, mask_phone
 from workflows.search import TermKind, starts_with
 from workflows.visibility import visible
@@ -111,7 +111,7 @@ class PersonView(SecureModelView):
             return []
         words = {ApplicationKind.change: "变更申请", ApplicationKind.reissue: "补办"}
         return [(words[kind], url_for(f"business_apply.{kind.value}_view", certificate_id=certificate.id),
-                 f"apply-{kind.value}") for kind in kinds_to_start(current_user) if kind in words]
+                 f"apply-{kind.value}") for kind in offered_kinds(current_user) if kind in words]
 
 
 class StudentView(PersonView):

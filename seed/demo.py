@@ -18,9 +18,10 @@ from models.base import local_today, utcnow
 from models.org import OrgKind, OrgStatus
 from models.user import Role, role_preset
 from seed.images import make_png
-from seed.reference import ensure_reference, load_cities
+from seed.reference import ensure_reference
 from workflows.batch import BATCH, create_batch
 from workflows.excel import CandidateRow as Row  # demo rows have the shape of a clean import
+from workflows.reference import load_cities
 from workflows.validators import make_credit_code, make_id_number
 
 DEMO_PASSWORD = "Demo@2026"

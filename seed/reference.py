@@ -1,10 +1,7 @@
-"""Reference data shared by the demo and the scale seed: cities, occupations, levels."""
+"""Reference data the demo and the scale seed create: occupations and levels (the cities are
+``workflows.reference``'s, read at run time)."""
 
 from __future__ import annotations
-
-import csv
-import os
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,24 +19,6 @@ OCCUPATIONS = [
 LEVELS = [
     ("5", "初级工(五级)"), ("4", "中级工(四级)"), ("3", "高级工(三级)"), ("2", "技师(二级)"), ("1", "高级技师(一级)"),
 ]
-
-
-def cities_csv() -> Path:
-    """shared/data/shandong-cities.csv beside the repository, or a copy under seed/ when deployed."""
-    env = os.environ.get("CITIES_CSV")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent.parent / "shared" / "data" / "shandong-cities.csv", here / "shandong-cities.csv"):
-        if candidate.exists():
-            return candidate
-    raise FileNotFoundError("shandong-cities.csv not found")
-
-
-def load_cities() -> list[dict]:
-    """The province first, then its 16 cities (莱芜 merged into 济南 in 2019 is not in the file)."""
-    with open(cities_csv(), encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
 
 
 def ensure_reference(session: Session) -> tuple[dict, dict]:

@@ -40,11 +40,12 @@ from models import Base
 from models.base import local_today, utcnow
 from models.org import NO_LEVEL_CODE, OrgKind
 from models.user import Role, role_preset
-from seed.reference import ensure_reference, load_cities
+from seed.reference import ensure_reference
 from workflows.batch import BATCH
 from workflows.business import BUSINESS
 from workflows.certificate import CERTIFICATE
 from workflows.printing import PRINT
+from workflows.reference import load_cities
 from workflows.registration import REGISTRATION, REGISTRATION_PREFIX, VALID_YEARS
 from workflows.validators import id_check_char, make_credit_code
 

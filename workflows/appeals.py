@@ -19,7 +19,8 @@ from models.user import Permission
 from workflows import WorkflowError, messages
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
-from workflows.registration import _province_id, registered_clause, years_later
+from workflows.organizations import province_id
+from workflows.registration import registered_clause, years_later
 
 P = Permission
 A = AnomalyStatus
@@ -57,7 +58,7 @@ APPEAL = Workflow(
         Transition("appeal", "申辩", (A.open,), A.appealed,
                    who=actor(OrgKind.enterprise, relation=_enterprise_of_anomaly), permission=P.registration_manage,
                    guards=(Guard(_answer_given),), effects=(_record_answer,),
-                   notify=lambda ctx: [_province_id(ctx.session)], bulk=False, manual=False),
+                   notify=lambda ctx: [province_id(ctx.session)], bulk=False, manual=False),
         Transition("accept", "申辩通过", (A.appealed,), A.accepted, who=actor(OrgKind.province),
                    permission=P.registration_review, effects=(_record_decision,),
                    notify=lambda ctx: [ctx.obj.enterprise_id]),

@@ -21,6 +21,7 @@ from workflows import WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
+from workflows.organizations import province_id
 from workflows.scope import scope_pairs
 
 S = BatchStatus
@@ -99,15 +100,11 @@ def _issue(ctx: Context) -> None:
 
 
 # -- notifications -----------------------------------------------------------------------
-def _province_id(session: Session) -> int | None:
-    return session.scalar(select(Organization.id).where(Organization.kind == OrgKind.province).limit(1))
-
-
 def _notify_next_reviewer(ctx: Context) -> Iterable[int]:
     batch = ctx.obj
     if batch.status == S.authority_review:
         return [batch.authority_id]
-    return [_province_id(ctx.session)]
+    return [province_id(ctx.session)]
 
 
 def _notify_institution(ctx: Context) -> Iterable[int]:
@@ -115,7 +112,7 @@ def _notify_institution(ctx: Context) -> Iterable[int]:
 
 
 def _notify_after_authority(ctx: Context) -> Iterable[int]:
-    return [ctx.obj.institution_id, _province_id(ctx.session)]
+    return [ctx.obj.institution_id, province_id(ctx.session)]
 
 
 ISSUERS = (OrgKind.institution, OrgKind.direct_institution)

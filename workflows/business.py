@@ -34,9 +34,10 @@ from models.user import Permission
 from workflows import WorkflowError
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
+from workflows.organizations import province_id
 from workflows.printing import PRINT
 from workflows.validators import parse_id_number
-from workflows.visibility import certificate_history_clause
+from workflows.visibility import CITY_ORG_KINDS, certificate_history_clause
 
 A = ApplicationStatus
 K = ApplicationKind
@@ -175,15 +176,11 @@ def _apply_cancel(ctx: Context) -> None:
 
 
 # -- notifications ---------------------------------------------------------------------------
-def _province_id(session: Session) -> int | None:
-    return session.scalar(select(Organization.id).where(Organization.kind == OrgKind.province).limit(1))
-
-
 def _notify_next(ctx: Context) -> Iterable[int]:
     app = ctx.obj
     if app.status == A.pending_authority:
         return [app.reviewing_authority_id]
-    return [_province_id(ctx.session), app.applicant_org_id]
+    return [province_id(ctx.session), app.applicant_org_id]
 
 
 def _notify_applicant(ctx: Context) -> Iterable[int]:
@@ -278,6 +275,28 @@ def _holder_employer(certificate: Certificate) -> Organization | None:
     return certificate.person.employer
 
 
+# -- a school's students (000 §二(二).4, 001 信息变更 4) ------------------------------------------------
+def may_move(user, certificate: Certificate) -> bool:
+    """A school's students' certificates are moved only by the school: ``user`` may start an
+    application for ``certificate`` unless its holder studies at a school other than the user's."""
+    employer = _holder_employer(certificate)
+    return employer is None or employer.kind != OrgKind.school or employer.id == user.organization_id
+
+
+def movable_by(user):
+    """``may_move`` as a predicate on Certificate (the lists of certificates to apply for)."""
+    other_schools = select(Organization.id).where(Organization.kind == OrgKind.school)
+    if user.organization_id is not None:
+        other_schools = other_schools.where(Organization.id != user.organization_id)
+    return Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(other_schools)))
+
+
+def offered_kinds(user) -> tuple[ApplicationKind, ...]:
+    """The applications ``user`` may start: a school only moves a student to an enterprise (变更 of
+    the employer, 000 §二(二).4); every other applicant 变更, 补办, 注销."""
+    return (K.change,) if user.kind == OrgKind.school else (K.change, K.reissue, K.cancel)
+
+
 def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, fields=()) -> None:
     """Who may file which application for which certificate (SPEC §5.2, 000 §二(二).4, 001)."""
     org = user.organization
@@ -287,9 +306,9 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
     if org is None:
         if certificate.person_id != user.person_id:
             raise WorkflowError("只能为本人的证书办理业务")
-        if employer is not None and employer.kind == OrgKind.school:
+        if not may_move(user, certificate):
             raise WorkflowError("在校学生的证书由学校办理单位变更，不能由个人申请")
-    elif org.kind in (OrgKind.institution, OrgKind.direct_institution):
+    elif org.is_issuer:
         if certificate.issuer_id != org.id:
             raise WorkflowError("只能为本机构发放的证书办理业务")
     elif org.kind == OrgKind.enterprise:
@@ -298,7 +317,7 @@ def check_may_apply(user, certificate: Certificate, kind: ApplicationKind, field
     elif org.kind == OrgKind.school:
         if employer is None or employer.id != org.id:
             raise WorkflowError("只能为本校学生的证书办理业务")
-        if kind != K.change or set(fields) != {ChangeField.employer}:
+        if kind not in offered_kinds(user) or set(fields) != {ChangeField.employer}:
             raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     else:
         raise WorkflowError("无权办理证书业务")
@@ -312,10 +331,10 @@ def _reviewing_authority_for(user, certificate: Certificate, receiving: Organiza
     """Institutions: their authority (None for 省直所 → province). Enterprises, schools and
     individuals: the authority of the (receiving) enterprise's city (SPEC §5.2)."""
     org = user.organization
-    if org is not None and org.kind in (OrgKind.institution, OrgKind.direct_institution):
+    if org is not None and org.is_issuer:
         return org.parent_id if org.kind == OrgKind.institution else None
     city_org = receiving or _holder_employer(certificate) or org
-    if city_org is not None and city_org.kind in (OrgKind.enterprise, OrgKind.school):
+    if city_org is not None and city_org.kind in CITY_ORG_KINDS:
         return city_org.parent_id
     return certificate.authority_id
 
@@ -437,7 +456,7 @@ def start_reissue(session: Session, user, explanation: str | None,
     if certificate is not None:
         check_may_apply(user, certificate, K.reissue)
         _refuse_if_open(session, certificate)
-    elif K.reissue not in kinds_to_start(user):
+    elif K.reissue not in offered_kinds(user):
         raise WorkflowError("学校(虚拟企业)只能为学生办理工作单位变更（转至接收企业），不能办理其他业务")
     app = _new_application(session, user, K.reissue, certificate, explanation)
     if certificate is not None:
@@ -559,33 +578,11 @@ def certificate_history(session: Session, user, certificate: Certificate) -> lis
 
 
 # -- what the applicant's screens offer (the rules above, asked before a form is opened) -------
-def may_move(user, certificate: Certificate) -> bool:
-    """A school's students' certificates are moved only by the school (000 §二(二).4, 001 信息变更 4):
-    anyone may start a business on the certificate unless its holder studies at another school."""
-    employer = _holder_employer(certificate)
-    return employer is None or employer.kind != OrgKind.school or employer.id == user.organization_id
-
-
-def movable_clause(user):
-    """``may_move`` as SQL, for the lists of certificates to apply for: not held by a student of a
-    school other than the user's own organization."""
-    schools = select(Organization.id).where(Organization.kind == OrgKind.school)
-    if user.organization_id is not None:
-        schools = schools.where(Organization.id != user.organization_id)
-    return Certificate.person_id.notin_(select(Person.id).where(Person.employer_id.in_(schools)))
-
-
-def kinds_to_start(user) -> tuple[ApplicationKind, ...]:
-    """The applications ``user`` may start: a school only moves a student to an enterprise (变更)."""
-    if user.kind == OrgKind.school:
-        return (K.change,)
-    return (K.change, K.reissue, K.cancel)
-
-
 def names_free_employer(user) -> bool:
     """An issuing institution may type 现工作单位 as free text; everyone else picks a registered
     enterprise, whose city reviews the change."""
-    return user.kind in (OrgKind.institution, OrgKind.direct_institution)
+    org = user.organization
+    return org is not None and org.is_issuer
 
 
 def is_receiving_enterprise(org: Organization) -> bool:

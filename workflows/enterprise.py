@@ -32,6 +32,7 @@ from models.user import Permission
 from workflows import WorkflowError, insert_or_refuse, messages
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
+from workflows.organizations import province_id
 from workflows.validators import FormFields
 
 P = Permission
@@ -251,9 +252,7 @@ def _notify_enterprise(ctx: Context) -> Iterable[int]:
 def _notify_next(ctx: Context) -> Iterable[int]:
     change = ctx.obj
     if change.status == S.pending_province:
-        from workflows.business import _province_id
-
-        return [_province_id(ctx.session), change.enterprise_id]
+        return [province_id(ctx.session), change.enterprise_id]
     if change.status == S.pending_in:
         return [change.to_authority_id, change.enterprise_id]
     return [change.enterprise_id]

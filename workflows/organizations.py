@@ -2,8 +2,9 @@
 
 The province creates, edits, takes offline (下线), brings online (上线) and deletes city
 authorities, direct institutions and institutions; an authority does the same for its own
-institutions. ``manages`` is that rule, in one place: the views, the scope assignment
-(``workflows.scope``) and user management (``workflows.users``) all ask it.
+institutions. ``MANAGES`` is that rule, in one place, as a table from which both ``manages``
+(one row) and ``managed_clause`` (lists) are read: the views, the scope assignment
+(``workflows.scope``) and user management (``workflows.users``, whose reach extends it) all ask it.
 
 An offline organization's users cannot sign in (``workflows.auth.login_refusal``) and its
 open sessions end at their next request. Nothing is deleted but an organization that holds
@@ -15,9 +16,12 @@ No Flask here: functions add rows to the session and never commit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,14 +31,114 @@ from models.user import Permission
 from workflows import FormErrors, WorkflowError, sessions
 from workflows.audit import Kind, log
 from workflows.engine import Transition, Workflow, actor
+from workflows.reference import load_cities
 from workflows.validators import FormFields
 
 P = Permission
-# What each kind of organization manages (creates, edits, 下线/上线, deletes).
-MANAGED_KINDS: dict[OrgKind, tuple[OrgKind, ...]] = {
-    OrgKind.province: (OrgKind.authority, OrgKind.direct_institution, OrgKind.institution),
-    OrgKind.authority: (OrgKind.institution,),
-}
+
+
+# -- who manages whom (SPEC §1, §7) ------------------------------------------------------------------
+class Relation(StrEnum):
+    """How an organization a manager reaches stands to the manager."""
+
+    ANY = "any"  # every organization of the kind: the province's reach
+    CHILD = "child"  # those placed under the manager (parent_id): an authority's institutions
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Who reaches whom, as data: manager's kind → {kind reached: relation}. The Python predicate
+    (``holds``, one row) and the SQL clause (``clause``, lists and counts) are both read from this
+    table, so they cannot drift apart (tests/unit/test_reach.py checks them against each other)."""
+
+    table: Mapping[OrgKind, Mapping[OrgKind, Relation]]
+
+    @property
+    def managers(self) -> tuple[OrgKind, ...]:
+        return tuple(self.table)
+
+    def kinds(self, manager: OrgKind | None) -> tuple[OrgKind, ...]:
+        return tuple(self.table.get(manager, {}))
+
+    def holds(self, own: Organization, org: Organization) -> bool:
+        relation = self.table.get(own.kind, {}).get(org.kind)
+        return relation == Relation.ANY or (relation == Relation.CHILD and org.parent_id == own.id)
+
+    def clause(self, own: Organization, kinds: Iterable[OrgKind] | None = None):
+        """The organizations ``own`` reaches (of ``kinds`` only, when given), as a predicate."""
+        wanted = set(kinds) if kinds is not None else None
+        by_relation: dict[Relation, list[OrgKind]] = {}
+        for kind, relation in self.table.get(own.kind, {}).items():
+            if wanted is None or kind in wanted:
+                by_relation.setdefault(relation, []).append(kind)
+        parts = [_kind_in(by_relation[Relation.ANY])] if Relation.ANY in by_relation else []
+        if Relation.CHILD in by_relation:
+            parts.append(_kind_in(by_relation[Relation.CHILD]) & (Organization.parent_id == own.id))
+        return or_(*parts) if parts else false()
+
+    def extended(self, more: Mapping[OrgKind, Mapping[OrgKind, Relation]]) -> Reach:
+        """This reach and ``more`` besides."""
+        table = {manager: dict(reached) for manager, reached in self.table.items()}
+        for manager, reached in more.items():
+            table.setdefault(manager, {}).update(reached)
+        return Reach(table)
+
+
+def _kind_in(kinds: list[OrgKind]):
+    return Organization.kind == kinds[0] if len(kinds) == 1 else Organization.kind.in_(kinds)
+
+
+# What each kind of organization manages (creates, edits, 下线/上线, deletes, assigns a scope to)
+MANAGES = Reach({
+    OrgKind.province: {OrgKind.authority: Relation.ANY, OrgKind.direct_institution: Relation.ANY,
+                       OrgKind.institution: Relation.ANY},
+    OrgKind.authority: {OrgKind.institution: Relation.CHILD},
+})
+
+
+def acting_organization(user, permission: Permission) -> Organization | None:
+    """``user``'s organization when the user acts for it with ``permission`` (enabled); else None."""
+    own = getattr(user, "organization", None)
+    if own is None or not getattr(user, "is_enabled", False) or not user.has(permission):
+        return None
+    return own
+
+
+def manages(user, org: Organization | None) -> bool:
+    """``user`` may edit, take offline, delete ``org`` and assign its scope (with 机构管理)."""
+    own = acting_organization(user, P.org_manage)
+    return own is not None and org is not None and MANAGES.holds(own, org)
+
+
+def managed_clause(user, kind: OrgKind):
+    """The organizations of ``kind`` that ``user`` manages, as a predicate (lists, counts)."""
+    own = acting_organization(user, P.org_manage)
+    return MANAGES.clause(own, (kind,)) if own is not None else false()
+
+
+# -- the province and the ministry ---------------------------------------------------------------------
+def province_id(session: Session) -> int | None:
+    """The province's organization: where province-level reviews are announced."""
+    return _the_one(session, OrgKind.province)
+
+
+def ministry_id(session: Session) -> int | None:
+    """The ministry's 注册中心: where forwarded registrations are announced."""
+    return _the_one(session, OrgKind.ministry)
+
+
+def _the_one(session: Session, kind: OrgKind) -> int | None:
+    """The id of the one organization of ``kind``, read once per session (a bulk approval announces
+    every row to it); not remembered while there is none."""
+    known = session.info.setdefault("organization_of_kind", {})
+    if kind not in known:
+        found = session.scalar(select(Organization.id).where(Organization.kind == kind).limit(1))
+        if found is None:
+            return None
+        known[kind] = found
+    return known[kind]
+
+
 # Codes the system gives a new organization: SD370100 (authority by city), SZ0001, JG370101 …
 CODE_PREFIX = {OrgKind.authority: "SD", OrgKind.direct_institution: "SZ", OrgKind.institution: "JG"}
 # The fields of the form: key → (label, max length, required)
@@ -60,8 +164,6 @@ OWN_TABLES = {"scope_item"}
 def city_names() -> dict[str, str]:
     """Region code → 济南市 … for the province's cities (shared/data); empty if the file is missing."""
     try:
-        from seed.reference import load_cities
-
         return {row["region_code"]: row["name"] for row in load_cities()}
     except (OSError, KeyError):
         return {}
@@ -72,35 +174,12 @@ def province_city_codes() -> list[str]:
     return [code for code in city_names() if not code.endswith("0000")]
 
 
-# -- who manages whom ------------------------------------------------------------------------------
-def manages(user, org: Organization | None) -> bool:
-    """``user`` may edit, take offline, delete ``org`` and assign its scope (with 机构管理)."""
-    own = getattr(user, "organization", None)
-    if own is None or org is None or not user.has(P.org_manage) or not user.is_enabled:
-        return False
-    if org.kind not in MANAGED_KINDS.get(own.kind, ()):
-        return False
-    return own.kind == OrgKind.province or org.parent_id == own.id
-
-
-def managed_clause(user, kind: OrgKind):
-    """The organizations of ``kind`` that ``user`` manages, as a predicate (lists, counts)."""
-    from sqlalchemy import false
-
-    own = getattr(user, "organization", None)
-    if own is None or not user.has(P.org_manage) or kind not in MANAGED_KINDS.get(own.kind, ()):
-        return false()
-    if own.kind == OrgKind.province:
-        return Organization.kind == kind
-    return (Organization.kind == kind) & (Organization.parent_id == own.id)
-
-
 def parent_choices(session: Session, user, kind: OrgKind) -> list[Organization]:
     """Where a new organization of ``kind`` may be placed by ``user``: the province for authorities
     and direct institutions; for institutions the user's own authority, or (the province) any
     active authority."""
     own = user.organization
-    if own is None or not user.has(P.org_manage) or kind not in MANAGED_KINDS.get(own.kind, ()):
+    if own is None or not user.has(P.org_manage) or kind not in MANAGES.kinds(own.kind):
         return []
     if kind in (OrgKind.authority, OrgKind.direct_institution) or own.kind == OrgKind.authority:
         return [own]
@@ -183,7 +262,7 @@ def _insert_with_code(session: Session, kind: OrgKind, parent: Organization, reg
 def create_organization(session: Session, user, kind: OrgKind, values, *, ip: str | None = None) -> Organization:
     """新建主管部门 / 新建省直所 / 新建单位: the code is given by the system; the scope is empty
     until the parent assigns one (``workflows.scope.set_scope``)."""
-    if kind not in MANAGED_KINDS.get(user.kind, ()) or not user.has(P.org_manage):
+    if kind not in MANAGES.kinds(user.kind) or not user.has(P.org_manage):
         raise WorkflowError(f"无权新建{kind.label}")
     fields, errors = read_fields(values)
     parents = {str(p.id): p for p in parent_choices(session, user, kind)}
@@ -258,7 +337,7 @@ def delete_organization(session: Session, user, org: Organization, *, ip: str | 
 
 
 # -- 下线 / 上线 -----------------------------------------------------------------------------------------
-_MANAGER = actor(OrgKind.province, OrgKind.authority, relation=manages)
+_MANAGER = actor(*MANAGES.managers, relation=manages)
 
 
 def _end_sessions(ctx) -> None:

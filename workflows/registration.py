@@ -34,6 +34,7 @@ from workflows import WorkflowError, insert_or_refuse, messages
 from workflows.accounts import QUALIFICATION, QUALIFICATION_MAX
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
+from workflows.organizations import ministry_id, province_id
 
 P = Permission
 R = RegistrationStatus
@@ -178,20 +179,12 @@ def _enterprise(ctx: Context) -> Iterable[int]:
     return [ctx.obj.enterprise_id]
 
 
-def _province_id(session: Session) -> int | None:
-    return session.scalar(select(Organization.id).where(Organization.kind == OrgKind.province).limit(1))
-
-
-def _ministry_id(session: Session) -> int | None:
-    return session.scalar(select(Organization.id).where(Organization.kind == OrgKind.ministry).limit(1))
-
-
 def _enterprise_and_province(ctx: Context) -> Iterable[int]:
-    return [ctx.obj.enterprise_id, _province_id(ctx.session)]
+    return [ctx.obj.enterprise_id, province_id(ctx.session)]
 
 
 def _enterprise_and_ministry(ctx: Context) -> Iterable[int]:
-    return [ctx.obj.enterprise_id, _ministry_id(ctx.session)]
+    return [ctx.obj.enterprise_id, ministry_id(ctx.session)]
 
 
 REGISTRATION = Workflow(
@@ -200,7 +193,7 @@ REGISTRATION = Workflow(
     [
         Transition("report", "上报", (R.unreported,), R.province_unaccepted, who=_ENTERPRISE,
                    permission=P.registration_manage, guards=(Guard(_commitment_read),),
-                   effects=(_stamp_reported,), notify=lambda ctx: [_province_id(ctx.session)],
+                   effects=(_stamp_reported,), notify=lambda ctx: [province_id(ctx.session)],
                    notify_users=_declarant, state_message=_already_reported),
         Transition("return", "退回", (R.unreported,), R.returned, who=_ENTERPRISE,
                    permission=P.registration_manage, needs_reason=True, reason_label="退回理由", danger=True,
@@ -227,8 +220,8 @@ REGISTRATION = Workflow(
                    bulk=False, confirm="确定申请撤回该注册申报吗？撤回须企业同意。"),
         Transition("consent_withdraw", "同意撤回", WITHDRAWABLE, R.withdrawn, who=_ENTERPRISE,
                    permission=P.registration_manage, guards=(Guard(_withdraw_requested, offer=True),),
-                   notify=lambda ctx: [_province_id(ctx.session)] if ctx.from_state == R.province_unaccepted
-                   else [_ministry_id(ctx.session)], notify_users=_declarant),
+                   notify=lambda ctx: [province_id(ctx.session)] if ctx.from_state == R.province_unaccepted
+                   else [ministry_id(ctx.session)], notify_users=_declarant),
     ],
     object_type="registration",
     title=str,
@@ -316,7 +309,7 @@ def declare(session: Session, user, values: dict) -> Registration:
     log(session, user, Kind.EDIT, f"注册申报：{reg}，聘用企业 {enterprise.name}", obj=reg)
     messages.send(session, title=f"{reg}：{'待受理' if additional else '待上报'}", body=f"申报人：{user.name}",
                   obj=reg, object_type=REGISTRATION.object_type,
-                  org_ids=[_province_id(session) if additional else enterprise.id])
+                  org_ids=[province_id(session) if additional else enterprise.id])
     return reg
 
 

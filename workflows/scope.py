@@ -10,6 +10,7 @@ from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
+from workflows.organizations import manages
 
 
 def scope_pairs(session: Session, org: Organization) -> set[tuple[int, int | None]]:
@@ -99,8 +100,6 @@ def assignable_pairs(session: Session, org: Organization) -> set[Pair]:
 
 def may_set_scope(user, org: Organization | None) -> bool:
     """Its own organization narrows its scope; a manager assigns its children's (003 §七.4, §八.6)."""
-    from workflows.organizations import manages
-
     if org is None or org.kind not in SCOPED_KINDS or not user.has(Permission.scope_manage):
         return False
     return org.id == user.organization_id or manages(user, org)

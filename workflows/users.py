@@ -1,11 +1,12 @@
 """用户管理 and 用户权限管理 (SPEC §1, §7; 003 §六.4, §七.4, §八.6; 002 §3.1.5 人员管理).
 
-Who manages whose users, in one place (``manages_users_of``):
+Who manages whose users, in one place (``manages_users_of``, and ``reach_clause`` for lists):
 - every organization's users with 用户管理 manage the users of their own organization;
 - with 机构管理, also those of the organizations they manage (``workflows.organizations.manages``):
   the province its authorities', direct institutions' and institutions' (查看管理主管部门用户信息),
   an authority its institutions'. The province also reaches enterprises and schools, whose
-  administrator's forgotten password 「可联系省级主管部门进行重置」 (002 §3.1.5).
+  administrator's forgotten password 「可联系省级主管部门进行重置」 (002 §3.1.5): ``USER_REACH``,
+  the organizations' table extended.
 
 A new user gets a one-time temporary password, shown once, and must change it at the first
 sign-in (an enterprise's 人员管理 may type the password instead, as 002 has it). Permissions
@@ -28,47 +29,40 @@ from models.user import KIND_PERMISSIONS, PERMISSION_LABELS, Permission, Role, r
 from workflows import FormErrors, WorkflowError, insert_or_refuse, sessions
 from workflows.audit import Kind, log
 from workflows.auth import binding_phone
+from workflows.organizations import MANAGES, Relation, acting_organization
 from workflows.privacy import mask_phone
 from workflows.validators import USERNAME_TAKEN, FormFields, phone_race, phone_taken
 
 P = Permission
 PHONE_MISSING = "请填写手机号（登录时接收短信验证码）"
-# Beyond the organizations they manage, the province's administrators reach these kinds' users
-PROVINCE_ALSO_REACHES = (OrgKind.enterprise, OrgKind.school)
+# Beyond the organizations they manage, the province's administrators reach the users of enterprises
+# and schools (002 §3.1.5: their forgotten passwords are reset by the province)
+USER_REACH = MANAGES.extended({OrgKind.province: {OrgKind.enterprise: Relation.ANY, OrgKind.school: Relation.ANY}})
 NOT_FOUND = "用户不存在"
 
 
 # -- reach -------------------------------------------------------------------------------------------
 def manages_users_of(user, org: Organization | None) -> bool:
     """``user`` may create, edit, disable and reset the users of ``org``."""
-    from workflows.organizations import manages
-
     own = getattr(user, "organization", None)
-    if own is None or org is None or not user.is_enabled:
+    if own is None or org is None:
         return False
     if org.id == own.id:
-        return user.has(P.user_manage)
-    if not user.has(P.org_manage):
-        return False
-    return manages(user, org) or (own.kind == OrgKind.province and org.kind in PROVINCE_ALSO_REACHES)
+        return acting_organization(user, P.user_manage) is not None
+    own = acting_organization(user, P.org_manage)
+    return own is not None and USER_REACH.holds(own, org)
 
 
 def reach_clause(user):
-    """The organizations whose users ``user`` manages, as a predicate on Organization."""
-    from workflows.organizations import MANAGED_KINDS
-
-    own = getattr(user, "organization", None)
-    if own is None:
-        return false()
+    """The organizations whose users ``user`` manages, as a predicate on Organization: the same
+    rule as ``manages_users_of``, the own organization by id and the others from ``USER_REACH``."""
     parts = []
-    if user.has(P.user_manage):
+    own = acting_organization(user, P.user_manage)
+    if own is not None:
         parts.append(Organization.id == own.id)
-    if user.has(P.org_manage):
-        kinds = MANAGED_KINDS.get(own.kind, ())
-        if own.kind == OrgKind.province:
-            parts.append(Organization.kind.in_(kinds + PROVINCE_ALSO_REACHES))
-        elif kinds:
-            parts.append(Organization.kind.in_(kinds) & (Organization.parent_id == own.id))
+    own = acting_organization(user, P.org_manage)
+    if own is not None:
+        parts.append(USER_REACH.clause(own))
     return or_(*parts) if parts else false()
 
 

@@ -32,7 +32,7 @@ from models import (
     TransitionLog,
     User,
 )
-from models.org import OrgKind
+from models.org import ISSUING_KINDS, OrgKind
 from workflows import NotFoundError
 
 CITY_ORG_KINDS = (OrgKind.enterprise, OrgKind.school)
@@ -68,7 +68,7 @@ def _batch_clause(user):
         return true()
     if _is(user, OrgKind.authority):
         return Batch.authority_id == org.id
-    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+    if _is(user, *ISSUING_KINDS):
         return Batch.institution_id == org.id
     return false()
 
@@ -79,7 +79,7 @@ def _certificate_clause(user):
         return true()
     if _is(user, OrgKind.authority):
         return Certificate.authority_id == org.id
-    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+    if _is(user, *ISSUING_KINDS):
         return Certificate.issuer_id == org.id
     if _is(user, *CITY_ORG_KINDS):
         return Certificate.person_id.in_(select(Person.id).where(Person.employer_id == org.id))
@@ -101,7 +101,7 @@ def _person_clause(user):
                 )
             ),
         )
-    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+    if _is(user, *ISSUING_KINDS):
         return exists().where(Certificate.person_id == Person.id, Certificate.issuer_id == org.id)
     if _is(user, *CITY_ORG_KINDS):
         return Person.employer_id == org.id
@@ -146,7 +146,7 @@ def _application_clause(user):
         return true()
     if _is(user, OrgKind.authority):
         return CertificateApplication.reviewing_authority_id == org.id
-    if _is(user, OrgKind.institution, OrgKind.direct_institution):
+    if _is(user, *ISSUING_KINDS):
         return CertificateApplication.applicant_org_id == org.id
     if _is(user, *CITY_ORG_KINDS):
         return or_(CertificateApplication.applicant_org_id == org.id,
