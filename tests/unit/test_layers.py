@@ -1,5 +1,7 @@
-"""The layer rules of ARCHITECTURE.md, read from the product code itself (``ast``, no import of the
-views): each kind of log row has one writer, and only the engine assigns a workflow's state."""
+"""The layer rules of ARCHITECTURE.md and CONTRIBUTING.md, read from the product code itself (``ast``,
+no import of the views): each kind of log row has one writer, only the engine assigns a workflow's
+state, imports point down the layers (admin_views → workflows → models), and no module imports
+itself round a circle. ``bench/structure.py`` prints these figures with the views' own."""
 
 from __future__ import annotations
 
@@ -24,6 +26,16 @@ WRITERS = {
     "TransitionLog": "workflows/engine.py",  # Workflow._apply
 }
 ENGINE = "workflows/engine.py"
+# which layer may import which (a package may always import itself; third-party code is not listed)
+MAY_IMPORT = {
+    "settings": set(),
+    "models": {"settings"},
+    "workflows": {"models", "settings"},
+    "admin_views": {"workflows", "models", "settings"},
+    "seed": {"workflows", "models", "settings"},
+    "app": {"admin_views", "workflows", "models", "seed", "settings"},
+}
+NO_FLASK = ("models", "workflows")  # the rules run from tests, the CLI and the job worker: no request
 
 
 def product_files() -> list[Path]:
@@ -128,3 +140,96 @@ def test_one_writer_per_row_kind_and_only_the_engine_assigns_a_state():
     states, others = state_attributes(), other_enums()
     found = Counter(v for path in product_files() for v in violations(path, path.read_text("utf-8"), states, others))
     assert not found, "\n".join(f"{v} (×{n})" for v, n in sorted(found.items()))
+
+
+# -- imports ----------------------------------------------------------------------------------------
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(tree: ast.AST, module: str, known: frozenset[str]) -> list[tuple[int, str]]:
+    """(line, module) of every import in ``tree``, relative ones resolved; ``from package import
+    module`` imports the module, not the package's ``__init__``."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = module.split(".")[: -node.level]
+                base = ".".join([*parent, base] if base else parent)
+            subs = [f"{base}.{alias.name}" for alias in node.names]
+            out += [(node.lineno, sub) for sub in subs if sub in known] or [(node.lineno, base)]
+    return out
+
+
+def import_graph(files: list[Path]) -> tuple[dict[str, set[str]], list[str]]:
+    """The product's modules and what each imports of them; and the imports against the layers."""
+    known = frozenset(module_name(p) for p in files)
+    graph, against = {}, []
+    for path in files:
+        module = module_name(path)
+        layer = module.split(".")[0]
+        where = path.relative_to(ROOT).as_posix()
+        graph[module] = set()
+        for line, target in imports_of(ast.parse(path.read_text("utf-8"), filename=where), module, known):
+            head = target.split(".")[0]
+            if target in known and target != module:
+                graph[module].add(target)
+            if head in MAY_IMPORT and head != layer and head not in MAY_IMPORT[layer]:
+                against.append(f"{where}:{line}: imports {target}")
+            if layer in NO_FLASK and head == "flask":
+                against.append(f"{where}:{line}: imports {target}")
+    return graph, against
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other round a circle (Tarjan's strongly connected
+    components of more than one module)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while not group or group[-1] != v:
+                group.append(stack.pop())
+                on.discard(group[-1])
+            if len(group) > 1:
+                out.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def layered_files() -> list[Path]:
+    return product_files() + [ROOT / "settings.py", *sorted((ROOT / "seed").rglob("*.py"))]
+
+
+def test_the_import_rules_find_what_they_forbid():
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    tree = ast.parse("from models import db\nfrom admin_views import base\nimport flask\n")
+    known = frozenset({"models", "admin_views.base"})
+    assert imports_of(tree, "workflows.x", known) == [(1, "models"), (2, "admin_views.base"), (3, "flask")]
+
+
+def test_imports_point_down_the_layers():
+    _graph, against = import_graph(layered_files())
+    assert not against, "\n".join(against)
+
+
+def test_no_import_circles():
+    graph, _against = import_graph(layered_files())
+    assert not circles(graph), "\n".join(" ↔ ".join(c) for c in circles(graph))
