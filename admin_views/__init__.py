@@ -33,7 +33,7 @@ def _batch_state(value) -> str:
 def _request_ip() -> str | None:
     """The client IP of the request being served, for every 操作日志 row written in it (client_ip:
     ProxyFix's address behind a proxy); None outside a request (job worker, CLI)."""
-    from admin_views.base import client_ip
+    from admin_views.access import client_ip
 
     return client_ip() if has_request_context() else None
 
@@ -49,7 +49,7 @@ def _corrections_of(obj) -> list:
 
 def init_app(app: Flask) -> None:
     from admin_views import accounts, auth, hardening, menu, verify
-    from admin_views.base import may_open
+    from admin_views.access import may_open
     from workflows.audit import set_ip_source
 
     set_ip_source(_request_ip)

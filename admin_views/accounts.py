@@ -32,8 +32,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from admin_views.access import client_ip
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, transition_logs
 from admin_views.auth import _cfg
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip, transition_logs
 from models import (
     AccountKind,
     AccountRequest,

@@ -15,7 +15,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, transition_logs
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, transition_logs
 from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind
 from models.user import Permission

@@ -27,7 +27,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from admin_views.base import client_ip
+from admin_views.access import client_ip
 from models import User, db
 from models.base import OutOfRange, utcnow
 from workflows import WorkflowError, sessions

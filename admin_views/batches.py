@@ -13,14 +13,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import (
-    AccessMixin,
-    AttachmentFilesMixin,
-    WorkflowModelView,
-    client_ip,
-    review_tabs,
-    transition_logs,
-)
+from admin_views.access import AccessMixin, client_ip
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, review_tabs, transition_logs
 from models import Attachment, Batch, BatchStatus, Candidate, db
 from models.org import OrgKind
 from models.user import Permission

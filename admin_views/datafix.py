@@ -8,7 +8,7 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from admin_views.base import AccessMixin
+from admin_views.access import AccessMixin
 from models import Candidate, Certificate, Organization, OrgKind, Person, db
 from models.user import Permission
 from workflows import WorkflowError

@@ -21,16 +21,9 @@ from markupsafe import Markup
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import (
-    AccessMixin,
-    AttachmentFilesMixin,
-    SecureModelView,
-    WorkflowModelView,
-    client_ip,
-    submit_form,
-    transition_logs,
-    user_may_enter,
-)
+from admin_views.access import AccessMixin, client_ip, user_may_enter
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, submit_form, transition_logs
+from admin_views.model_views import SecureModelView
 from models import (
     Attachment,
     EnterpriseChange,

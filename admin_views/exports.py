@@ -27,14 +27,10 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_views.base import (
-    XLSX_MIMETYPE,
-    AtLeast,
-    SecureModelView,
-    client_ip,
-    file_response,
-    temp_file_path,
-)
+from admin_views.access import client_ip
+from admin_views.exporting import XLSX_MIMETYPE, file_response, temp_file_path
+from admin_views.listing import AtLeast
+from admin_views.model_views import SecureModelView
 from models import Job, JobChunk, JobKind, JobStatus, User, db
 from models.base import SQLITE_BEGIN, read_only, utcnow
 from workflows import WorkflowError

@@ -19,7 +19,7 @@ from markupsafe import Markup
 from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView
+from admin_views.model_views import SecureModelView
 from models import AuditLog, User, db
 from models.base import PROVINCE_TZ, format_local
 from models.org import OrgKind

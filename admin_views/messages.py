@@ -15,7 +15,7 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select, update
 
-from admin_views.base import SecureModelView
+from admin_views.model_views import SecureModelView
 from models import Message, db
 from workflows.audit import Kind, log
 

@@ -19,7 +19,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import AccessMixin, WorkflowModelView, client_ip, may_open, submit_form, transition_logs
+from admin_views.access import AccessMixin, client_ip, may_open
+from admin_views.actions import WorkflowModelView, submit_form, transition_logs
 from models import Organization, db
 from models.org import OrgKind, OrgStatus
 from models.user import Permission

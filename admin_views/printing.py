@@ -13,7 +13,7 @@ from flask_admin import BaseView, expose
 from flask_admin.actions import action
 from flask_login import current_user
 
-from admin_views.base import AccessMixin
+from admin_views.access import AccessMixin
 from admin_views.verify import qr_code
 from models import db
 from models.org import ISSUING_KINDS

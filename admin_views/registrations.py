@@ -22,7 +22,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView, WorkflowModelView, transition_logs
+from admin_views.actions import WorkflowModelView, transition_logs
+from admin_views.model_views import SecureModelView
 from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
 from models.base import local_today, utcnow
 from models.org import OrgKind

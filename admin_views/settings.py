@@ -12,7 +12,8 @@ from flask import abort, current_app, flash, redirect, request, session
 from flask_admin import BaseView, expose
 from flask_login import current_user
 
-from admin_views.base import AccessMixin, client_ip, submit_form, user_may_enter
+from admin_views.access import AccessMixin, client_ip, user_may_enter
+from admin_views.actions import submit_form
 from admin_views.enterprise import city_label
 from models import db
 from models.base import utcnow

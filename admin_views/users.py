@@ -19,7 +19,9 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView, client_ip, may_open, submit_form, user_may_enter
+from admin_views.access import client_ip, may_open, user_may_enter
+from admin_views.actions import submit_form
+from admin_views.model_views import SecureModelView
 from models import Organization, User, db
 from models.org import OrgKind
 from models.user import PERMISSION_LABELS, Permission, Role

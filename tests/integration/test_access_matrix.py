@@ -33,7 +33,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from admin_views.base import WorkflowModelView
+from admin_views.actions import WorkflowModelView
 from app import create_app
 from models import (
     AccountRequest,
