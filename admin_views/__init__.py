@@ -17,10 +17,6 @@ from workflows.privacy import mask_id_number, mask_phone
 csrf = CSRFProtect()
 
 
-def _locale() -> str:
-    return "zh_Hans_CN"
-
-
 def _batch_state(value) -> str:
     from models import BatchStatus
 
@@ -54,7 +50,7 @@ def init_app(app: Flask) -> None:
 
     set_ip_source(_request_ip)
 
-    Babel(app, locale_selector=_locale)
+    Babel(app)  # every page in BABEL_DEFAULT_LOCALE (settings: Flask-Admin's zh_Hans_CN)
     hardening.init_app(app)  # before CSRF: a NUL byte is refused before anything reads the form
     csrf.init_app(app)
     auth.init_app(app)

@@ -34,7 +34,6 @@ from sqlalchemy.orm import joinedload
 
 from admin_views.access import client_ip
 from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, transition_logs
-from admin_views.auth import _cfg
 from models import (
     AccountKind,
     AccountRequest,
@@ -77,10 +76,6 @@ ENTERPRISE_FIELDS = ("name", "credit_code", "region_code", "address", "postcode"
                      "qualification_no", "admin_name", "username", "phone", "sms_code")
 INDIVIDUAL_FIELDS = ("name", "id_number", "region_code", "username", "phone", "sms_code")
 PASSWORD_FIELDS = ("password", "password2")
-# Besides the once-a-minute throttle per phone: codes one client may request per window, so the
-# public page cannot be used to send messages to a long list of numbers.
-SMS_PER_CLIENT = 10
-SMS_CLIENT_WINDOW_SECONDS = 3600
 
 
 def init_app(app: Flask) -> None:
@@ -139,14 +134,14 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
     except ValueError as exc:
         return SmsResult(False, 400, "danger", str(exc))
     now = utcnow()
-    resend = _cfg("SMS_RESEND_SECONDS", 60)
-    within = hit(db.session, f"register_sms:{client_ip()}", _cfg("REGISTER_SMS_PER_CLIENT", SMS_PER_CLIENT),
-                 _cfg("REGISTER_SMS_CLIENT_WINDOW_SECONDS", SMS_CLIENT_WINDOW_SECONDS), now)
+    resend = current_app.config["SMS_RESEND_SECONDS"]
+    within = hit(db.session, f"register_sms:{client_ip()}", current_app.config["REGISTER_SMS_PER_CLIENT"],
+                 current_app.config["REGISTER_SMS_CLIENT_WINDOW_SECONDS"], now)
     if not within:
         db.session.commit()
         return SmsResult(False, 429, "danger", "验证码发送次数过多，请稍后再试", phone)
     sender = get_sender(current_app.config, current_app.instance_path)
-    ttl = _cfg("SMS_CODE_TTL_MINUTES", 5)
+    ttl = current_app.config["SMS_CODE_TTL_MINUTES"]
     try:
         code = rules.issue_code(db.session, phone, rules.Purpose.REGISTER, sender, now=now, ttl_minutes=ttl,
                                 resend_seconds=resend, before_send=db.session.commit)
@@ -211,7 +206,7 @@ def _register_page(kind: AccountKind):
         else:
             data = dict(values, **{name: request.form.get(name, "") for name in PASSWORD_FIELDS})
             try:
-                attempts = _cfg("SMS_CODE_MAX_ATTEMPTS", 5)
+                attempts = current_app.config["SMS_CODE_MAX_ATTEMPTS"]
                 if enterprise:
                     account = register_enterprise(db.session, data, licences, qualifications, now=utcnow(),
                                                   ip=client_ip(), max_attempts=attempts)
@@ -235,7 +230,7 @@ def _register_page(kind: AccountKind):
                 return redirect(url_for("accounts.registered"))
     return render_template(template, values=values, errors=errors, cities=_cities(), reselect=reselect,
                            hint=_hint_for(values.get("phone")), kind=kind.value,
-                           resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+                           resend_seconds=current_app.config["SMS_RESEND_SECONDS"])
 
 
 @bp.route("/register/enterprise", methods=["GET", "POST"], endpoint="register_enterprise")

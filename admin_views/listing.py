@@ -32,7 +32,7 @@ def kept_for_organization(what, setting: str, compute):
     need to the second — a select filter's options, the province's count of a million valid
     certificates (29 ms of PostgreSQL). Kept per app, so per database; 0 seconds keeps nothing.
     What visibility narrows depends only on the organization, so the key holds it."""
-    seconds = current_app.config.get(setting, 60)
+    seconds = current_app.config[setting]
     org = current_user.organization
     key = (what, org.id if org is not None else None, None if org is not None else current_user.id)
     store = current_app.extensions.setdefault("kept_for_organization", {})

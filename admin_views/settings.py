@@ -39,10 +39,6 @@ PHONE_PENDING = "settings_phone"
 PENDING_MINUTES = 10
 
 
-def _cfg(name: str, default):
-    return current_app.config.get(name, default)
-
-
 class _HiddenView(AccessMixin, BaseView):
     """Open to every signed-in account (individuals too); not an entry of the top menu."""
 
@@ -114,8 +110,8 @@ class ProfileView(_HiddenView):
         sender = get_sender(current_app.config, current_app.instance_path)
         try:
             phone, code = start_phone_change(db.session, user, typed, sender, now=now,
-                                             ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                             resend_seconds=_cfg("SMS_RESEND_SECONDS", 60),
+                                             ttl_minutes=current_app.config["SMS_CODE_TTL_MINUTES"],
+                                             resend_seconds=current_app.config["SMS_RESEND_SECONDS"],
                                              before_send=db.session.commit)
         except SmsThrottled as exc:
             # A code went to this number less than a minute ago and still works: go on to enter it.
@@ -148,7 +144,7 @@ class ProfileView(_HiddenView):
         try:
             phone = change_phone(db.session, current_user._get_current_object(), pending["phone"],
                                  request.form.get("code", ""), now=utcnow(),
-                                 max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
+                                 max_attempts=current_app.config["SMS_CODE_MAX_ATTEMPTS"], ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the wrong attempt counts; nothing else was changed
             flash(exc.message, "error")
