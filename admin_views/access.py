@@ -3,7 +3,8 @@ that applies it (SPEC §1 for rows is ``workflows.visibility``; this is the rule
 
 from __future__ import annotations
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
 
 
@@ -28,9 +29,9 @@ def user_may_enter(user, kinds=None, permission=None, individual=False) -> bool:
 # -- Flask-Admin adapter (checked against Flask-Admin 2.2.1) --------------------------------------
 # ``Admin`` keeps its registered views in the private ``_views`` list and has no public way to
 # look one up by endpoint (``menu()`` holds only the views that are in the menu).
-def registered_view(endpoint: str):
-    """The view registered under ``endpoint``, or None."""
-    admin = current_app.extensions["admin"][0]
+def registered_view(endpoint: str, app=None):
+    """The view registered under ``endpoint`` (in ``app``, or the current one), or None."""
+    admin = (app or current_app).extensions["admin"][0]
     return next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
 
 
@@ -63,3 +64,10 @@ class AccessMixin:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
         abort(403)
+
+
+def refuse(view):
+    """An operation this user may not run on ``view`` (a bulk action, 新建, 修改, 删除): said in
+    Chinese, never a silent bounce (SPEC §5), and back to where the user was."""
+    flash("无权执行该操作", "error")
+    return redirect(get_redirect_target() or view.get_url(".index_view"))

@@ -24,7 +24,7 @@ from sqlalchemy.orm import joinedload
 from admin_views.access import client_ip
 from admin_views.model_views import SecureModelView
 from models import Attachment, TransitionLog, db
-from workflows import FormErrors, StaleObjectError, WorkflowError
+from workflows import FormErrors, NotFoundError, StaleObjectError, WorkflowError
 from workflows.audit import Kind, log
 from workflows.engine import Workflow
 from workflows.visibility import clause, get_visible
@@ -159,9 +159,19 @@ class WorkflowModelView(SecureModelView):
     def _bulk_transition(self, name, ids):
         transition = self.workflow.transitions[name]
         if transition.needs_reason:
-            return redirect(self.get_url(".reason_view", transition=name, id=ids, url=get_redirect_target()))
+            return self.ask_more(ids, ".reason_view", transition=name)
         self._fire_and_report(name, ids, None)
         return None
+
+    def ask_more(self, ids, endpoint: str, **args):
+        """A bulk action that needs more than the selection (a reason, a commitment, a preview)
+        leads to ``endpoint``'s page with the selected ids — when this list holds any of them.
+        When it holds none it is refused here, with the message a missing row gets, rather than
+        bounced to a page that would only answer 404."""
+        if not self.load_rows(ids):
+            flash(NotFoundError().message, "error")
+            return None
+        return redirect(self.get_url(endpoint, id=ids, url=get_redirect_target(), **args))
 
     def _fire_and_report(self, name, ids, reason):
         transition = self.workflow.transitions[name]

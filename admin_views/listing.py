@@ -12,14 +12,14 @@ import time
 from datetime import datetime
 from urllib.parse import quote
 
-from flask import current_app, flash, g, has_app_context, redirect, request
+from flask import current_app, flash, g, has_app_context, request
 from flask_admin import expose
 from flask_admin.contrib.sqla import filters as sqla_filters
-from flask_admin.helpers import get_redirect_target
 from flask_admin.model import typefmt
 from flask_login import current_user
 from sqlalchemy import false, func, literal_column, or_, select
 
+from admin_views.access import refuse
 from models import Organization, db
 from models.base import CheckedInteger, format_local
 from workflows.search import TermKind, classify
@@ -89,6 +89,7 @@ class FilterConverter(sqla_filters.FilterConverter):
             type_name = "Integer"
         return super().convert(type_name, column, name, **kwargs)
 
+
 class ConfigValue:
     """A view attribute read from the app's config at each use (``page_size = ConfigValue("PAGE_SIZE")``):
     views are built before any request, so a class constant would miss the deployment's setting.
@@ -113,7 +114,7 @@ class ConfigValue:
 
 
 # -- Flask-Admin adapter (checked against Flask-Admin 2.2.1) --------------------------------------
-# The list overrides three of ModelView's private hooks, which have no public equivalent:
+# The list overrides three private members of ModelView, which have no public equivalent:
 #   ``_apply_sorting(query, joins, sort_column, sort_desc)`` — to end every order with the id;
 #   ``_apply_search(query, count_query, joins, count_joins, search)`` — exact searches (search_rules);
 #   ``_search_fields`` — emptied by ``init_search`` when search_rules replace Flask-Admin's search.
@@ -276,8 +277,7 @@ class ListingMixin:
         """Bulk actions; one the user may not run is refused with a message, not silently."""
         name = request.form.get("action", "")
         if name and name not in {allowed for allowed, _text in self.get_actions_list()[0]}:
-            flash("无权执行该操作", "error")
-            return redirect(get_redirect_target() or self.get_url(".index_view"))
+            return refuse(self)
         return super().action_view()
 
     def organization_arg(self, name: str, *where):

@@ -8,10 +8,11 @@ count, details, edit, delete, export and actions all load through ``workflows.vi
 from __future__ import annotations
 
 from flask import abort
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_login import current_user
 
-from admin_views.access import AccessMixin
+from admin_views.access import AccessMixin, refuse
 from admin_views.exporting import ExportMixin
 from admin_views.listing import ListingMixin
 from models import db
@@ -29,6 +30,20 @@ class SecureModelView(AccessMixin, ExportMixin, ListingMixin, ModelView):
 
     def __init__(self, model, session=None, **kwargs):
         super().__init__(model, session or db.session, **kwargs)
+
+    # Flask-Admin answers a 新建, 修改 or 删除 the view does not open with a bare redirect to the
+    # list; here the user is told why
+    @expose("/new/", methods=("GET", "POST"))
+    def create_view(self):
+        return super().create_view() if self.can_create else refuse(self)
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self):
+        return super().edit_view() if self.can_edit else refuse(self)
+
+    @expose("/delete/", methods=("POST",))
+    def delete_view(self):
+        return super().delete_view() if self.can_delete else refuse(self)
 
     # -- the one visibility hook (Django's get_queryset) ----------------------------------
     def scope_query(self, query):
