@@ -112,6 +112,10 @@ class ConfigValue:
     def __set__(self, view, value):
         view.__dict__[self.slot] = value
 
+    def __delete__(self, view):
+        """The view's own value dropped: the setting again."""
+        view.__dict__.pop(self.slot, None)
+
 
 # -- Flask-Admin adapter (checked against Flask-Admin 2.2.1) --------------------------------------
 # The list overrides three private members of ModelView, which have no public equivalent:
