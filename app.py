@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import timedelta
 
 import click
 from flask import Flask
@@ -19,8 +20,21 @@ from models import db
 from models.base import SQLITE_BEGIN
 
 
+class CertOffice(Flask):
+    """Flask, with the session cookie living exactly as long as an idle session may (SPEC §9).
+
+    IDLE_TIMEOUT_MINUTES is the one setting: the server ends a session idle longer than that
+    (admin_views.auth, workflows.sessions), and the signed cookie — refreshed on every request —
+    lives that long too, read from the config at each request like the server's check, so 45 means
+    45 and 10 means 10 for both. Flask's PERMANENT_SESSION_LIFETIME is not read."""
+
+    @property
+    def permanent_session_lifetime(self) -> timedelta:
+        return timedelta(minutes=self.config["IDLE_TIMEOUT_MINUTES"])
+
+
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_relative_config=True, template_folder="admin_views/templates",
+    app = CertOffice(__name__, instance_relative_config=True, template_folder="admin_views/templates",
                 static_folder="admin_views/static")
     # Pages are rendered for every click (issue 16 "Served"): the templates' block tags leave no
     # blank lines behind, and JSON carries Chinese as UTF-8, not as \uXXXX escapes (the filters'

@@ -17,10 +17,6 @@ from workflows.privacy import mask_id_number, mask_phone
 csrf = CSRFProtect()
 
 
-def _locale() -> str:
-    return "zh_Hans_CN"
-
-
 def _batch_state(value) -> str:
     from models import BatchStatus
 
@@ -33,7 +29,7 @@ def _batch_state(value) -> str:
 def _request_ip() -> str | None:
     """The client IP of the request being served, for every 操作日志 row written in it (client_ip:
     ProxyFix's address behind a proxy); None outside a request (job worker, CLI)."""
-    from admin_views.base import client_ip
+    from admin_views.access import client_ip
 
     return client_ip() if has_request_context() else None
 
@@ -49,12 +45,12 @@ def _corrections_of(obj) -> list:
 
 def init_app(app: Flask) -> None:
     from admin_views import accounts, auth, hardening, menu, verify
-    from admin_views.base import may_open
+    from admin_views.access import may_open
     from workflows.audit import set_ip_source
 
     set_ip_source(_request_ip)
 
-    Babel(app, locale_selector=_locale)
+    Babel(app)  # every page in BABEL_DEFAULT_LOCALE (settings: Flask-Admin's zh_Hans_CN)
     hardening.init_app(app)  # before CSRF: a NUL byte is refused before anything reads the form
     csrf.init_app(app)
     auth.init_app(app)

@@ -35,8 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from wtforms import BooleanField, StringField
 
-from admin_views.auth import _cfg
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, client_ip, transition_logs
+from admin_views.access import client_ip
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, transition_logs
 from admin_views.forms import values
 from models import (
     AccountKind,
@@ -71,10 +71,6 @@ DONE = "register_done"
 
 # typed passwords are never sent back into the page
 PASSWORD_FIELDS = ("password", "password2")
-# Besides the once-a-minute throttle per phone: codes one client may request per window, so the
-# public page cannot be used to send messages to a long list of numbers.
-SMS_PER_CLIENT = 10
-SMS_CLIENT_WINDOW_SECONDS = 3600
 
 
 def init_app(app: Flask) -> None:
@@ -170,14 +166,14 @@ def send_register_code(raw_phone: str | None) -> SmsResult:
     except ValueError as exc:
         return SmsResult(False, 400, "danger", str(exc))
     now = utcnow()
-    resend = _cfg("SMS_RESEND_SECONDS", 60)
-    within = hit(db.session, f"register_sms:{client_ip()}", _cfg("REGISTER_SMS_PER_CLIENT", SMS_PER_CLIENT),
-                 _cfg("REGISTER_SMS_CLIENT_WINDOW_SECONDS", SMS_CLIENT_WINDOW_SECONDS), now)
+    resend = current_app.config["SMS_RESEND_SECONDS"]
+    within = hit(db.session, f"register_sms:{client_ip()}", current_app.config["REGISTER_SMS_PER_CLIENT"],
+                 current_app.config["REGISTER_SMS_CLIENT_WINDOW_SECONDS"], now)
     if not within:
         db.session.commit()
         return SmsResult(False, 429, "danger", "验证码发送次数过多，请稍后再试", phone)
     sender = get_sender(current_app.config, current_app.instance_path)
-    ttl = _cfg("SMS_CODE_TTL_MINUTES", 5)
+    ttl = current_app.config["SMS_CODE_TTL_MINUTES"]
     try:
         code = rules.issue_code(db.session, phone, rules.Purpose.REGISTER, sender, now=now, ttl_minutes=ttl,
                                 resend_seconds=resend, before_send=db.session.commit)
@@ -242,7 +238,7 @@ def _register_page(kind: AccountKind):
             # not perform: a wrong code's attempt count is committed with the refusal, and a
             # concurrent double submit (IntegrityError) has a message of its own
             try:
-                attempts = _cfg("SMS_CODE_MAX_ATTEMPTS", 5)
+                attempts = current_app.config["SMS_CODE_MAX_ATTEMPTS"]
                 if enterprise:
                     account = register_enterprise(db.session, data, licences, qualifications, now=utcnow(),
                                                   ip=client_ip(), max_attempts=attempts)
@@ -267,7 +263,7 @@ def _register_page(kind: AccountKind):
     shown = {name: value for name, value in data.items() if name not in PASSWORD_FIELDS}
     return render_template(template, values=shown, errors=errors, cities=_cities(), reselect=reselect,
                            hint=_hint_for(shown.get("phone")), kind=kind.value,
-                           resend_seconds=_cfg("SMS_RESEND_SECONDS", 60))
+                           resend_seconds=current_app.config["SMS_RESEND_SECONDS"])
 
 
 @bp.route("/register/enterprise", methods=["GET", "POST"], endpoint="register_enterprise")

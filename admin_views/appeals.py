@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import StringField
 
-from admin_views.base import AttachmentFilesMixin, WorkflowModelView, perform, transition_logs
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, perform, transition_logs
 from admin_views.forms import RowForm
 from models import Anomaly, AnomalyStatus, Attachment, Person, db
 from models.org import OrgKind

@@ -27,7 +27,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from admin_views.base import client_ip, perform
+from admin_views.access import client_ip
+from admin_views.actions import perform
 from models import User, db
 from models.base import OutOfRange, utcnow
 from workflows import WorkflowError, sessions
@@ -111,17 +112,13 @@ class ResetForm(FlaskForm):
 # --- helpers -----------------------------------------------------------------------------
 
 
-def _cfg(name: str, default):
-    return current_app.config.get(name, default)
-
-
 def _send_code(user: User, purpose: str, now: datetime) -> str:
     """A code to ``user``'s phone. What the request did so far is committed before the gateway is
     called (``before_send``): no lock is held while it answers (issue 16)."""
     sender = get_sender(current_app.config, current_app.instance_path)
     return rules.issue_code(db.session, user, purpose, sender, now=now,
-                            ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                            resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), before_send=db.session.commit)
+                            ttl_minutes=current_app.config["SMS_CODE_TTL_MINUTES"],
+                            resend_seconds=current_app.config["SMS_RESEND_SECONDS"], before_send=db.session.commit)
 
 
 def _show_code() -> bool:
@@ -213,7 +210,7 @@ def _guard_session():
     now = utcnow()
     row = g.get("user_session")
     last_seen = _parse_time(session.get(LAST_SEEN))
-    idle = timedelta(minutes=_cfg("IDLE_TIMEOUT_MINUTES", 30))
+    idle = timedelta(minutes=current_app.config["IDLE_TIMEOUT_MINUTES"])
     if (last_seen is not None and now - last_seen > idle) or (row is not None and sessions.idle_too_long(row, idle, now)):
         rules.record_logout(db.session, current_user._get_current_object(), reason="登录超时，自动退出", ip=client_ip())
         if row is not None:
@@ -246,8 +243,8 @@ def login():
         now = utcnow()
         try:
             user = rules.authenticate(db.session, form.username.data, form.password.data, now=now,
-                                      max_failures=_cfg("LOGIN_MAX_FAILURES", 5),
-                                      lock_minutes=_cfg("LOGIN_LOCK_MINUTES", 15), ip=client_ip())
+                                      max_failures=current_app.config["LOGIN_MAX_FAILURES"],
+                                      lock_minutes=current_app.config["LOGIN_LOCK_MINUTES"], ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the failure counter and the 操作日志 row outlive the refusal
             flash(exc.message, "danger")
@@ -284,7 +281,7 @@ def login_sms():
         now = utcnow()
         try:
             rules.verify_login_code(db.session, user, form.code.data, now=now,
-                                    max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
+                                    max_attempts=current_app.config["SMS_CODE_MAX_ATTEMPTS"], ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the attempt counts
             flash(exc.message, "danger")
@@ -383,8 +380,8 @@ def _start_reset(username: str, now: datetime) -> str | None:
     # not perform: a throttled request (a code sent a moment ago) still goes on to the reset step
     try:
         code = rules.start_password_reset(db.session, username, sender, now=now,
-                                          ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                          resend_seconds=_cfg("SMS_RESEND_SECONDS", 60), ip=client_ip(),
+                                          ttl_minutes=current_app.config["SMS_CODE_TTL_MINUTES"],
+                                          resend_seconds=current_app.config["SMS_RESEND_SECONDS"], ip=client_ip(),
                                           before_send=db.session.commit)
     except rules.SmsThrottled as exc:
         db.session.commit()
@@ -423,7 +420,7 @@ def forgot_reset():
         try:
             rules.reset_password_with_code(db.session, pending["subject"], form.code.data, form.new_password.data,
                                            form.confirm_password.data, now=utcnow(),
-                                           max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
+                                           max_attempts=current_app.config["SMS_CODE_MAX_ATTEMPTS"], ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # a wrong code counts as an attempt
             flash(exc.message, "danger")

@@ -16,15 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import StringField
 
-from admin_views.base import (
-    AccessMixin,
-    AttachmentFilesMixin,
-    WorkflowModelView,
-    client_ip,
-    perform,
-    review_tabs,
-    transition_logs,
-)
+from admin_views.access import AccessMixin, client_ip
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, perform, review_tabs, transition_logs
 from admin_views.forms import RowForm, values
 from models import Attachment, Batch, BatchStatus, Candidate, db
 from models.org import OrgKind

@@ -18,16 +18,10 @@ from sqlalchemy.orm import joinedload, selectinload
 from wtforms import HiddenField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired
 
-from admin_views.base import (
-    AttachmentFilesMixin,
-    SecureModelView,
-    WorkflowModelView,
-    perform,
-    review_tabs,
-    transition_logs,
-)
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, perform, review_tabs, transition_logs
 from admin_views.certificates import MAX_ID, BusinessPrintView, DateFromFilter, DateToFilter, ReadableFilters
 from admin_views.forms import RowForm, TypedForm
+from admin_views.model_views import SecureModelView
 from models import (
     ApplicationItem,
     ApplicationKind,
@@ -399,7 +393,7 @@ class ApplyView(SecureModelView):
         super().__init__(Certificate, **kwargs)
 
     def is_accessible(self):
-        from admin_views.base import user_may_enter
+        from admin_views.access import user_may_enter
 
         if getattr(current_user, "is_authenticated", False) and current_user.organization is None:
             return user_may_enter(current_user, individual=True)

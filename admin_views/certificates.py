@@ -15,12 +15,10 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, joinedload
 
-from admin_views.base import (
-    SecureModelView,
-    WorkflowModelView,
-    kept_for_organization,
-    may_open,
-)
+from admin_views.access import may_open
+from admin_views.actions import WorkflowModelView
+from admin_views.listing import kept_for_organization
+from admin_views.model_views import SecureModelView
 from admin_views.printing import PrintMixin
 from models import (
     ApplicationKind,

@@ -10,7 +10,8 @@ from flask_wtf import FlaskForm
 from sqlalchemy import or_, select
 from wtforms import StringField
 
-from admin_views.base import AccessMixin, perform
+from admin_views.access import AccessMixin
+from admin_views.actions import perform
 from models import Candidate, Certificate, Organization, OrgKind, Person, db
 from models.user import Permission
 from workflows import WorkflowError

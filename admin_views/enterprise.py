@@ -14,7 +14,6 @@ from types import SimpleNamespace
 from flask import abort, flash, make_response, redirect, request
 from flask_admin import BaseView, expose
 from flask_admin.actions import action
-from flask_admin.helpers import get_redirect_target
 from flask_admin.menu import MenuLink
 from flask_login import current_user
 from markupsafe import Markup
@@ -22,18 +21,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 from wtforms import PasswordField, StringField, TextAreaField
 
-from admin_views.base import (
-    AccessMixin,
-    AttachmentFilesMixin,
-    SecureModelView,
-    WorkflowModelView,
-    client_ip,
-    perform,
-    submit_form,
-    transition_logs,
-    user_may_enter,
-)
+from admin_views.access import AccessMixin, client_ip, user_may_enter
+from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, perform, submit_form, transition_logs
 from admin_views.forms import TypedForm
+from admin_views.model_views import SecureModelView
 from models import (
     Attachment,
     EnterpriseChange,
@@ -305,7 +296,7 @@ class EnterpriseChangeReviewView(AttachmentFilesMixin, WorkflowModelView):
 
     @action("reject", "审核不通过")
     def action_reject(self, ids):
-        return redirect(self.get_url(".reason_view", transition=REJECT.name, id=ids, url=get_redirect_target()))
+        return self.ask_more(ids, ".reason_view", transition=REJECT.name)
 
     def _pick(self, group, obj) -> str:
         """This reviewer's transition of ``group`` for the row now; else one that tells why not."""

@@ -27,14 +27,10 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_views.base import (
-    XLSX_MIMETYPE,
-    AtLeast,
-    SecureModelView,
-    client_ip,
-    file_response,
-    temp_file_path,
-)
+from admin_views.access import client_ip, registered_view
+from admin_views.exporting import XLSX_MIMETYPE, file_response, temp_file_path
+from admin_views.listing import AtLeast
+from admin_views.model_views import SecureModelView
 from models import Job, JobChunk, JobKind, JobStatus, User, db
 from models.base import SQLITE_BEGIN, read_only, utcnow
 from workflows import WorkflowError
@@ -162,11 +158,6 @@ class ExportJobView(SecureModelView):
 
 
 # -- running an export job -----------------------------------------------------------------------
-def _admin_view(app: Flask, endpoint: str):
-    admin = app.extensions["admin"][0]
-    return next((v for v in admin._views if getattr(v, "endpoint", None) == endpoint), None)
-
-
 def export_handler(app: Flask):
     """The worker's handler for export jobs: (claim, progress) -> (download name, file path, rows)."""
 
@@ -174,7 +165,7 @@ def export_handler(app: Flask):
         with Session(read_only(db.engine)) as session:
             job = session.get(Job, claim.job_id)
             endpoint, arguments, owner_id = job.endpoint, job.arguments, job.owner_id
-        view = _admin_view(app, endpoint)
+        view = registered_view(endpoint, app)
         if view is None or not getattr(view, "export_columns", None):
             raise WorkflowError("该列表不支持导出")
         # a fresh app context: its own database session, removed when the job ends

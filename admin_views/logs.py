@@ -19,7 +19,8 @@ from markupsafe import Markup
 from sqlalchemy import and_, func, or_, select, union
 from sqlalchemy.orm import joinedload
 
-from admin_views.base import SecureModelView
+from admin_views.access import registered_view
+from admin_views.model_views import SecureModelView
 from models import AuditLog, User, db
 from models.base import PROVINCE_TZ, format_local
 from models.org import OrgKind
@@ -181,8 +182,7 @@ def object_name(row: AuditLog) -> str:
         return "-"
     label = OBJECT_LABELS.get(row.object_type)
     if label is None:  # an export names the list it came from (its endpoint)
-        view = next((v for v in current_app.extensions["admin"][0]._views
-                     if getattr(v, "endpoint", None) == row.object_type), None)
+        view = registered_view(row.object_type)
         return f"列表：{view.name}" if view is not None else "-"
     if row.object_id is None:
         return label

@@ -9,9 +9,10 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
-from admin_views.base import kept_for_organization, may_open
+from admin_views.access import may_open
 from admin_views.enterprise import APPROVALS as CHANGE_APPROVALS
 from admin_views.enterprise import changes_awaiting
+from admin_views.listing import kept_for_organization
 from models import (
     AccountRequest,
     AccountStatus,

@@ -15,7 +15,8 @@ from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 
-from admin_views.base import SecureModelView, perform
+from admin_views.actions import perform
+from admin_views.model_views import SecureModelView
 from models import Message, db
 from workflows.messages import mark_read, read_all
 

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectMultipleField, StringField
 
-from admin_views.base import AccessMixin, WorkflowModelView, client_ip, may_open, perform, transition_logs
+from admin_views.access import AccessMixin, client_ip, may_open
+from admin_views.actions import WorkflowModelView, perform, transition_logs
 from admin_views.forms import RowForm, values
 from models import Organization, db
 from models.org import OrgKind, OrgStatus

@@ -17,7 +17,8 @@ from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from admin_views.base import SecureModelView, may_open
+from admin_views.access import may_open
+from admin_views.model_views import SecureModelView
 from models import ApplicationItem, ApplicationKind, Certificate, CertificateApplication, Person, db
 from models.base import format_local
 from models.certificate import CertificateStatus

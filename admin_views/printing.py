@@ -15,7 +15,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from admin_views.base import AccessMixin, perform
+from admin_views.access import AccessMixin
+from admin_views.actions import perform
 from admin_views.forms import values
 from admin_views.verify import qr_code
 from models import db
@@ -57,7 +58,7 @@ class PrintMixin:
 
     @action("print", "打印证书")
     def action_print(self, ids):
-        return redirect(self.get_url(".print_view", id=ids, url=request.referrer or None))
+        return self.ask_more(ids, ".print_view")
 
     def is_action_allowed(self, name):
         if name == "print":

@@ -16,15 +16,15 @@ from datetime import datetime
 
 from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_admin import expose
-from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, StringField, TextAreaField
 
-from admin_views.base import SecureModelView, WorkflowModelView, perform, transition_logs
+from admin_views.actions import WorkflowModelView, perform, transition_logs
 from admin_views.forms import TypedForm
+from admin_views.model_views import SecureModelView
 from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
 from models.base import local_today, utcnow
 from models.org import OrgKind
@@ -200,7 +200,7 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
     # -- no path fires 上报 without the commitment page ------------------------------------
     def _bulk_transition(self, name, ids):
         if name == REPORT:
-            return redirect(url_for("registration_manage.report_view", id=ids, url=get_redirect_target()))
+            return self.ask_more(ids, ".report_view")
         return super()._bulk_transition(name, ids)
 
     @expose("/transition/", methods=("POST",))

@@ -14,7 +14,8 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 
-from admin_views.base import AccessMixin, client_ip, perform, user_may_enter
+from admin_views.access import AccessMixin, client_ip, user_may_enter
+from admin_views.actions import perform
 from admin_views.enterprise import city_label
 from admin_views.forms import values
 from models import db
@@ -61,10 +62,6 @@ class OrgProfileForm(FlaskForm):
     phone = StringField()
     address = StringField()
     postcode = StringField()
-
-
-def _cfg(name: str, default):
-    return current_app.config.get(name, default)
 
 
 class _HiddenView(AccessMixin, BaseView):
@@ -139,8 +136,8 @@ class ProfileView(_HiddenView):
         # not perform: a code sent a moment ago (SmsThrottled) still leads on to the page that asks for it
         try:
             phone, code = start_phone_change(db.session, user, typed, sender, now=now,
-                                             ttl_minutes=_cfg("SMS_CODE_TTL_MINUTES", 5),
-                                             resend_seconds=_cfg("SMS_RESEND_SECONDS", 60),
+                                             ttl_minutes=current_app.config["SMS_CODE_TTL_MINUTES"],
+                                             resend_seconds=current_app.config["SMS_RESEND_SECONDS"],
                                              before_send=db.session.commit)
         except SmsThrottled as exc:
             # A code went to this number less than a minute ago and still works: go on to enter it.
@@ -174,7 +171,7 @@ class ProfileView(_HiddenView):
         try:
             phone = change_phone(db.session, current_user._get_current_object(), pending["phone"],
                                  CodeForm().code.data or "", now=utcnow(),
-                                 max_attempts=_cfg("SMS_CODE_MAX_ATTEMPTS", 5), ip=client_ip())
+                                 max_attempts=current_app.config["SMS_CODE_MAX_ATTEMPTS"], ip=client_ip())
         except WorkflowError as exc:
             db.session.commit()  # the wrong attempt counts; nothing else was changed
             flash(exc.message, "error")
@@ -186,7 +183,10 @@ class ProfileView(_HiddenView):
 
     @expose("/phone/cancel/", methods=("POST",))
     def phone_cancel_view(self):
-        session.pop(PHONE_PENDING, None)
+        if session.pop(PHONE_PENDING, None) is not None:
+            flash("已取消更换绑定手机，原手机号不变", "info")
+        else:
+            flash("没有待验证的新手机号", "warning")
         return redirect(self.get_url(".phone_view"))
 
 

@@ -16,7 +16,8 @@ from flask_admin import BaseView, expose
 from flask_login import current_user
 from sqlalchemy import select
 
-from admin_views.base import XLSX_MIMETYPE, AccessMixin, client_ip, export_done, file_response, temp_file_path
+from admin_views.access import AccessMixin, client_ip
+from admin_views.exporting import XLSX_MIMETYPE, export_done, file_response, temp_file_path
 from models import Occupation, db
 from models.base import local_today
 from models.org import OrgKind

@@ -21,8 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import SelectMultipleField, StringField
 
-from admin_views.base import SecureModelView, client_ip, may_open, perform, user_may_enter
+from admin_views.access import client_ip, may_open, user_may_enter
+from admin_views.actions import perform
 from admin_views.forms import values
+from admin_views.model_views import SecureModelView
 from models import Organization, User, db
 from models.org import OrgKind
 from models.user import PERMISSION_LABELS, Permission, Role

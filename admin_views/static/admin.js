@@ -9,7 +9,7 @@
      does nothing, instead of a navigation the browser would refuse and report;
    - 导出 (a form with an [data-export-token] input, or a link marked data-export-link) sends a
      fresh token; the download's response names it in the export_done cookie, and the page, which
-     a download does not leave, says 「导出成功」 (004 §3.3.2; admin_views/base.export_done). */
+     a download does not leave, says 「导出成功」 (004 §3.3.2; admin_views/exporting.export_done). */
 (function () {
   "use strict";
 

@@ -180,7 +180,7 @@ def test_a_deep_page_holds_the_rows_the_single_query_page_would(app, login):
 
 def check_deep_pages(app, login):
     """A page past the first is read in two steps (the page's ids, then those rows with their
-    related columns: admin_views.base.SecureModelView._page_rows). Pages 1 and 2 of five rows must
+    related columns: admin_views.listing.ListingMixin._page_rows). Pages 1 and 2 of five rows must
     be exactly rows 1–10 of the first page of ten — same rows, same order — for every list the
     province opens, in its default order and sorted by each sortable column both ways."""
     browser = login("province")
@@ -214,7 +214,7 @@ def check_deep_pages(app, login):
 
 def test_a_search_is_counted_and_paged_from_one_read_of_its_matches(app, login, session):
     """A searched list reads its matches' ids once, up to the count's bound, for both the count and
-    the page (admin_views.base.SecureModelView._searched_page): no count(*) statement; the pages
+    the page (admin_views.listing.ListingMixin._searched_page): no count(*) statement; the pages
     together are the matches in the list's order; past the bound it still pages (「3+」)."""
     from sqlalchemy import func
 
@@ -245,3 +245,16 @@ def test_a_search_is_counted_and_paged_from_one_read_of_its_matches(app, login, 
         assert "列表 (0)" in nothing or not row_ids(nothing)
     finally:
         view.page_size = original
+
+
+def test_page_size_is_the_setting(app, login):
+    """PAGE_SIZE is what a list page shows (read at the request, so a deployment's value holds)."""
+    app.config["PAGE_SIZE"] = 5
+    library = next(view for view in list_views(app) if view.endpoint == "certificate_library")
+    del library.page_size  # a size another test gave the view itself (the app is shared): the setting again
+    browser = login("province")
+    first = browser.get("/admin/certificate_library/").get_data(as_text=True)
+    second = browser.get("/admin/certificate_library/?page=1").get_data(as_text=True)
+    ids = [set(re.findall(r'name="rowid"[^>]*value="(\d+)"', page)) for page in (first, second)]
+    assert first.count("row-details") == 5 and second.count("row-details") == 5
+    assert len(ids[0]) == len(ids[1]) == 5 and ids[0].isdisjoint(ids[1])

@@ -7,9 +7,11 @@ replaying a stolen cookie holds. tests/served replays real cookies against gunic
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
+from itsdangerous import TimestampSigner
 from sqlalchemy import select
 
 from models import AuditLog, User, UserSession
@@ -149,3 +151,45 @@ def test_a_cookie_of_another_users_session_is_refused(login, session):
     with jinan.client.session_transaction() as sess:
         sess["_user_id"] = str(session.scalar(select(User.id).where(User.username == "province")))
     assert refused(jinan)
+
+
+# --- IDLE_TIMEOUT_MINUTES is one fact: the server's idle limit and the cookie's lifetime ---------
+
+
+def idle_for(browser: Browser, session, minutes: int, monkeypatch, *, cookie_too: bool = True) -> None:
+    """The signed-in session has been idle ``minutes``: the server's row and the cookie's last-seen
+    time say so and, with ``cookie_too``, so does the cookie's signature — the age Flask checks a
+    session cookie by (a browser would have dropped it at its expiry)."""
+    ago = utcnow() - timedelta(minutes=minutes)
+    for row in session.scalars(select(UserSession).where(UserSession.ended_at.is_(None))):
+        row.last_seen_at = ago
+    session.commit()
+    signing = browser.app.session_interface.get_signing_serializer(browser.app)
+    cookie = signing.loads(browser.client.get_cookie("session").value)
+    cookie["last_seen"] = ago.isoformat()
+    with monkeypatch.context() as clock:
+        if cookie_too:
+            clock.setattr(TimestampSigner, "get_timestamp", lambda signer: int(time.time()) - minutes * 60)
+        browser.client.set_cookie("session", signing.dumps(cookie))
+
+
+@pytest.mark.parametrize("idle", [45, 10])
+def test_the_idle_timeout_holds_above_and_below_thirty_minutes(app, login, session, monkeypatch, idle):
+    app.config["IDLE_TIMEOUT_MINUTES"] = idle
+    browser = login("jinan")
+    expires = browser.client.get_cookie("session").expires.replace(tzinfo=None)
+    assert abs(expires - (utcnow() + timedelta(minutes=idle))) < timedelta(minutes=1)  # the cookie lives as long
+    idle_for(browser, session, idle - 5, monkeypatch)
+    assert browser.get("/admin/").status_code == 200  # 45: still signed in at 40 (the cookie once died at 30)
+    idle_for(browser, session, idle + 1, monkeypatch)
+    assert refused(browser)
+
+
+@pytest.mark.parametrize("idle", [45, 10])
+def test_the_server_ends_a_session_idle_past_the_timeout(app, login, session, monkeypatch, idle):
+    app.config["IDLE_TIMEOUT_MINUTES"] = idle
+    browser = login("jinan")
+    idle_for(browser, session, idle - 5, monkeypatch, cookie_too=False)
+    assert browser.get("/admin/").status_code == 200
+    idle_for(browser, session, idle + 1, monkeypatch, cookie_too=False)
+    assert refused(browser, "登录超时，请重新登录")
