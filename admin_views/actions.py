@@ -254,12 +254,13 @@ def transition_logs(object_type: str, object_id: int) -> list:
             .order_by(TransitionLog.id))
     return db.session.scalars(stmt.where(clause(current_user, TransitionLog))).all()
 
-def review_tabs(workflow: Workflow, state_column, order, reviews=("authority_approve", "province_approve")):
-    """审核 tabs of a review list: 待审核 — the states waiting for this reviewer (sources of the
-    review transitions it is offered); 已审核 — every state after those, and rejections."""
+def review_tabs(awaiting, state_column, order):
+    """审核 tabs of a review list: 待审核 — the states ``awaiting(user)`` says wait for this reviewer
+    (the workflow module's answer: the sources of the review transitions it is offered); 已审核 —
+    every state after those, and rejections."""
 
     def waiting():
-        return workflow.awaiting(current_user, *reviews)
+        return awaiting(current_user)
 
     def reviewed():
         states = waiting()

@@ -24,7 +24,7 @@ from models.org import OrgKind
 from models.user import Permission
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.batch import BATCH, can_edit, mark_candidate, may_mark_candidates
+from workflows.batch import BATCH, awaiting_review, can_edit, mark_candidate, may_mark_candidates
 from workflows.candidates import (
     add_attachments,
     import_batch,
@@ -339,5 +339,5 @@ def register(admin) -> None:
     admin.add_view(BatchView(
         kinds=REVIEWERS, permission=Permission.batch_review, name="审核批次", category=category,
         endpoint="batch_review",
-        tabs=review_tabs(BATCH, Batch.status, [S.authority_review, S.province_review, S.approved, S.rejected]),
+        tabs=review_tabs(awaiting_review, Batch.status, [S.authority_review, S.province_review, S.approved, S.rejected]),
     ))

@@ -45,6 +45,7 @@ from workflows.business import (
     SOCIAL_SECURITY,
     add_lost_certificate,
     attach_images,
+    awaiting_review,
     draft_refusal,
     movable_by,
     names_free_employer,
@@ -503,7 +504,7 @@ def register(admin) -> None:
     for kind, name in ((ApplicationKind.change, "变更管理"), (ApplicationKind.reissue, "补办管理"),
                        (ApplicationKind.cancel, "注销管理")):
         admin.add_view(ApplicationView(kinds=REVIEWERS, permission=Permission.business_review, kind=kind,
-                                       tabs=review_tabs(BUSINESS, CertificateApplication.status, REVIEW_ORDER), name=name, category=category,
+                                       tabs=review_tabs(awaiting_review, CertificateApplication.status, REVIEW_ORDER), name=name, category=category,
                                        endpoint=f"review_{kind.value}"))
     admin.add_view(ApplicationView(kinds=(OrgKind.province,), permission=Permission.business_review,
                                    tabs=[("all", "全部", None)], submitted_only=True, filters=overview_filters,
