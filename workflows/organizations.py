@@ -128,15 +128,9 @@ def ministry_id(session: Session) -> int | None:
 
 
 def _the_one(session: Session, kind: OrgKind) -> int | None:
-    """The id of the one organization of ``kind``, read once per session (a bulk approval announces
-    every row to it); not remembered while there is none."""
-    known = session.info.setdefault("organization_of_kind", {})
-    if kind not in known:
-        found = session.scalar(select(Organization.id).where(Organization.kind == kind).limit(1))
-        if found is None:
-            return None
-        known[kind] = found
-    return known[kind]
+    """The id of the one organization of ``kind`` (an indexed lookup; not remembered across calls: a
+    session outlives the rows it read — the demo's reseed recreates the province under a new id)."""
+    return session.scalar(select(Organization.id).where(Organization.kind == kind).limit(1))
 
 
 # Codes the system gives a new organization: SD370100 (authority by city), SZ0001, JG370101 …
