@@ -17,11 +17,14 @@ from flask import Response, abort, flash, redirect, request
 from flask_admin import expose
 from flask_admin.helpers import get_redirect_target
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
+from wtforms import StringField
 
 from admin_views.access import client_ip
+from admin_views.forms import RowForm
 from admin_views.model_views import SecureModelView
 from models import Attachment, TransitionLog, db
 from workflows import FormErrors, NotFoundError, StaleObjectError, WorkflowError
@@ -39,6 +42,28 @@ def submit_form(save, unsaved: str):
         return False, {}, None
     done = perform(save, unsaved=unsaved)
     return done.ok, done.errors, request.form
+
+
+class TransitionForm(RowForm):
+    """A transition's button on a details page (admin/workflow_details.html): which transition, on
+    which row, the page's version of the row (a concurrent change is refused), and the reason. A
+    transition's own inputs are posted as ``data_<name>`` (business/details.html's 社保 tick) and go to
+    its guards as ``ctx.data``: ``inputs()`` reads them."""
+
+    transition = StringField()
+    version = StringField()
+    reason = StringField()
+
+    @staticmethod
+    def inputs() -> dict[str, str]:
+        # the names are the transitions' own, not this form's: read as posted, the prefix removed
+        return {key[5:]: value for key, value in request.form.items() if key.startswith("data_") and value}
+
+
+class ReasonForm(FlaskForm):
+    """The reason page of a bulk transition that needs one (审核不通过 …)."""
+
+    reason = StringField()
 
 
 @dataclass
@@ -213,7 +238,7 @@ class WorkflowModelView(SecureModelView):
             abort(404)
         ids, rows, return_url = self.selected_rows()
         if request.method == "POST":
-            reason = (request.form.get("reason") or "").strip()
+            reason = (ReasonForm().reason.data or "").strip()
             if not reason:
                 flash(f"请填写{transition.reason_label}", "error")
             else:
@@ -225,19 +250,19 @@ class WorkflowModelView(SecureModelView):
     @expose("/transition/", methods=("POST",))
     def transition_view(self):
         """One transition from the detail page; the page's version detects a concurrent change."""
-        name = request.form.get("transition", "")
-        obj = self.get_one(request.form.get("id"))
+        form = TransitionForm()
+        name = form.transition.data or ""
+        obj = self.get_one(form.id.data)
         return_url = get_redirect_target() or self.get_url(".details_view", id=obj.id)
         transition = self.workflow.transitions.get(name)
         if transition is None or not transition.manual:
             abort(404)
 
         def fire():
-            seen = request.form.get("version")
+            seen = form.version.data
             if seen and hasattr(obj, "version") and str(obj.version) != seen:
                 raise StaleObjectError()
-            data = {key[5:]: value for key, value in request.form.items() if key.startswith("data_") and value}
-            self.workflow.fire(db.session, current_user, obj, name, request.form.get("reason"), **data)
+            self.workflow.fire(db.session, current_user, obj, name, form.reason.data, **form.inputs())
 
         if not perform(fire, f"{transition.label}：操作成功"):
             # back to the row, where what is missing can be put right (an image, a reason …)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, StringField, TextAreaField
 
-from admin_views.actions import WorkflowModelView, perform, transition_logs
+from admin_views.actions import TransitionForm, WorkflowModelView, perform, transition_logs
 from admin_views.forms import TypedForm
 from admin_views.model_views import SecureModelView
 from models import Organization, Person, Registration, RegistrationKind, RegistrationStatus, db
@@ -71,13 +71,6 @@ class DeclareForm(TypedForm):
     specialty = StringField()
     enterprise = StringField()
     explanation = TextAreaField()
-
-
-class DetailTransitionForm(TypedForm):
-    """A details page's button: which transition, on which row (上报 is sent to its own page)."""
-
-    transition = HiddenField()
-    id = HiddenField()
 
 
 class CommitmentForm(TypedForm):
@@ -205,7 +198,7 @@ class RegistrationView(RegistrationColumns, WorkflowModelView):
 
     @expose("/transition/", methods=("POST",))
     def transition_view(self):
-        form = DetailTransitionForm()
+        form = TransitionForm()
         if form.transition.data == REPORT:
             obj = self.get_one(form.id.data)
             flash("上报前请仔细阅读企业承诺书", "warning")
