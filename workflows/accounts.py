@@ -103,6 +103,19 @@ def _rejected_request(session: Session, *, organization: Organization | None = N
     return latest if latest is not None and latest.status == AccountStatus.rejected else None
 
 
+def _account_fields(session: Session, form: FormFields, previous: AccountRequest | None, now: datetime,
+                    max_attempts: int) -> tuple[str, str, str]:
+    """Both registrations' last steps — 登录用户名, 密码, then 手机号绑定 with its 短信验证码 (a rejected
+    registration's account may keep its own) — and every error of the form raised at once."""
+    besides = previous.user if previous else None
+    username = form.username(session, besides=besides)
+    password = form.password()
+    phone = form.phone(session, missing=PHONE_MISSING, besides=besides)
+    _check_sms(session, form, phone, now, max_attempts)
+    form.raise_if_any()
+    return username, password, phone
+
+
 def register_enterprise(session: Session, values: dict, licence_files, qualification_files, *,
                         now: datetime, ip: str | None = None, max_attempts: int = 5) -> AccountRequest:
     """企业注册 (002 §3.1.1: 基本信息 → 证明材料上传 → 设置企业管理员 → 手机号绑定).
@@ -135,12 +148,7 @@ def register_enterprise(session: Session, values: dict, licence_files, qualifica
         form, "qualification", qualification_files, required=False, max_count=QUALIFICATION_MAX, label=QUALIFICATION)
     # 3 设置企业管理员
     admin_name = form.text("admin_name", "管理员姓名", 50)
-    username = form.username(session, besides=previous.user if previous else None)
-    password = form.password()
-    # 4 手机号绑定
-    phone = form.phone(session, missing=PHONE_MISSING, besides=previous.user if previous else None)
-    _check_sms(session, form, phone, now, max_attempts)
-    form.raise_if_any()
+    username, password, phone = _account_fields(session, form, previous, now, max_attempts)
 
     if previous is not None:
         return _register_again(session, previous, authority, dict(
@@ -220,11 +228,7 @@ def register_individual(session: Session, values: dict, *, now: datetime, ip: st
     authority = authority_for_region(session, values.get("region_code"))
     if authority is None:
         form.errors["region_code"] = "请选择所在地市"
-    username = form.username(session, besides=previous.user if previous else None)
-    password = form.password()
-    phone = form.phone(session, missing=PHONE_MISSING, besides=previous.user if previous else None)
-    _check_sms(session, form, phone, now, max_attempts)
-    form.raise_if_any()
+    username, password, phone = _account_fields(session, form, previous, now, max_attempts)
 
     if previous is not None:
         user = previous.user
