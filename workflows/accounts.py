@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
@@ -21,7 +20,6 @@ from models import (
     AccountRequest,
     AccountStatus,
     Attachment,
-    AttachmentKind,
     Organization,
     OrgKind,
     OrgStatus,
@@ -32,7 +30,7 @@ from models import (
 from models.base import utcnow
 from models.user import Permission, role_preset
 from workflows import FormErrors, WorkflowError, insert_or_refuse
-from workflows.attachments import check_images
+from workflows.attachments import check_images, store
 from workflows.audit import Kind, log
 from workflows.auth import Purpose, binding_phone, hash_password, verify_code
 from workflows.engine import Context, Transition, Workflow, actor
@@ -66,11 +64,7 @@ def _check_sms(session: Session, form: FormFields, phone: str | None, now: datet
 
 def _store_images(session: Session, owner_type: str, owner_id: int, files, purpose: str, user_id: int | None,
                   checks) -> None:
-    for (_, data), check in zip(files, checks, strict=True):
-        session.add(Attachment(owner_type=owner_type, owner_id=owner_id, kind=AttachmentKind.image,
-                               purpose=purpose, filename=check.safe_filename, content_type=check.content_type,
-                               size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
-                               uploaded_by_id=user_id))
+    store(session, files, checks, owner_type=owner_type, owner_id=owner_id, user_id=user_id, purpose=purpose)
 
 
 def _nonempty(files) -> list:

@@ -7,16 +7,16 @@ attachments (``submit_appeal``, ``APPEAL``'s 申辩); the province decides (申�
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Anomaly, AnomalyKind, AnomalyStatus, Attachment, OrgKind, Person, Registration
+from models import Anomaly, AnomalyKind, AnomalyStatus, OrgKind, Person, Registration
 from models.base import local_today, utcnow
 from models.user import Permission
 from workflows import WorkflowError, messages
+from workflows.attachments import _check_one, store
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.organizations import province_id
@@ -74,18 +74,13 @@ APPEAL = Workflow(
 def submit_appeal(session: Session, user, anomaly: Anomaly, answer: str, files=()) -> None:
     """The enterprise's 申辩: text and up to 5 images or documents (pdf, doc, docx) — not the
     spreadsheets a batch accepts; checked by content before anything is stored."""
-    from workflows.attachments import _check_one
-
     files = [(n, d) for n, d in files if n or d]
     if len(files) > 5:
         raise WorkflowError("申辩材料最多上传5个文件")
     checks = [_check_one(n, d, allowed=APPEAL_FORMATS, formats_label="jpg、png、pdf、doc、docx", what="图片或文档",
                          max_bytes=10 * 1024 * 1024) for n, d in files]
     APPEAL.fire(session, user, anomaly, "appeal", answer=answer)
-    for (_, data), check in zip(files, checks, strict=True):
-        session.add(Attachment(owner_type="anomaly", owner_id=anomaly.id, kind=check.kind, purpose="申辩材料",
-                               filename=check.safe_filename, content_type=check.content_type, size=len(data),
-                               sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user.id))
+    store(session, files, checks, owner_type="anomaly", owner_id=anomaly.id, user_id=user.id, purpose="申辩材料")
     session.flush()
 
 

@@ -8,12 +8,14 @@ sees them), which is why sizes are bounded here.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass
 
+from models import Attachment, AttachmentKind
 from workflows import WorkflowError
 
 KIND_DOCUMENT = "document"
@@ -181,3 +183,16 @@ def check_images(
                    what="图片", max_bytes=max_bytes)
         for name, data in files
     ]
+
+
+def store(session, files, checks, *, owner_type: str, owner_id: int, user_id: int | None,
+          purpose: str | None = None) -> list[Attachment]:
+    """The one writer of uploaded files: each of ``files`` ((filename, data), in the order their
+    ``checks`` came back from ``check_images`` / ``check_batch_attachment`` / ``_check_one``) stored on
+    its owner under its safe name, with its size and SHA-256."""
+    rows = [Attachment(owner_type=owner_type, owner_id=owner_id, kind=AttachmentKind(check.kind), purpose=purpose,
+                       filename=check.safe_filename, content_type=check.content_type, size=len(data),
+                       sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user_id)
+            for (_, data), check in zip(files, checks, strict=True)]
+    session.add_all(rows)
+    return rows

@@ -32,6 +32,7 @@ from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
 from workflows import WorkflowError
+from workflows.attachments import check_images, store
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
 from workflows.organizations import province_id
@@ -505,10 +506,6 @@ def _refuse_if_open(session: Session, certificate: Certificate) -> None:
 
 def attach_images(session: Session, user, app: CertificateApplication, files) -> None:
     """单位出具的纸质申请表: 1–5 jpg/png images of at most 200 KB, judged by content."""
-    import hashlib
-
-    from models import AttachmentKind
-    from workflows.attachments import check_images
 
     _ensure_draft(user, app)
     have = image_count(session, app)
@@ -516,10 +513,7 @@ def attach_images(session: Session, user, app: CertificateApplication, files) ->
     if have + len(files) > IMAGES_MAX:
         raise WorkflowError(f"最多上传{IMAGES_MAX}张图片")
     checks = check_images(files, min_count=1, max_count=IMAGES_MAX - have)
-    for (_, data), check in zip(files, checks, strict=True):
-        session.add(Attachment(owner_type="application", owner_id=app.id, kind=AttachmentKind.image,
-                               filename=check.safe_filename, content_type=check.content_type, size=len(data),
-                               sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by_id=user.id))
+    store(session, files, checks, owner_type="application", owner_id=app.id, user_id=user.id)
     session.flush()
 
 

@@ -7,15 +7,13 @@ certificates for data it never saw.
 
 from __future__ import annotations
 
-import hashlib
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Attachment, AttachmentKind, Batch, Candidate, Certificate, Level, Occupation, Person
 from models.certificate import CertificateStatus
 from workflows import WorkflowError
-from workflows.attachments import check_batch_attachment
+from workflows.attachments import check_batch_attachment, store
 from workflows.audit import Kind, log
 from workflows.batch import create_batch, ensure_editable, refresh_count, touch
 from workflows.excel import ImportResult, parse_candidate_upload
@@ -169,7 +167,7 @@ def add_attachments(session: Session, user, batch: Batch, files, *, max_document
         raise WorkflowError("请选择要上传的文件")
     counts = _attachment_counts(session, batch)
     documents, images = counts.get(AttachmentKind.document, 0), counts.get(AttachmentKind.image, 0)
-    added = []
+    checks = []
     for filename, data in files:
         check = check_batch_attachment(filename, data, existing_documents=documents, existing_images=images,
                                        max_documents=max_documents, max_images=max_images, max_bytes=max_bytes)
@@ -177,12 +175,8 @@ def add_attachments(session: Session, user, batch: Batch, files, *, max_document
             documents += 1
         else:
             images += 1
-        added.append(Attachment(
-            owner_type="batch", owner_id=batch.id, kind=AttachmentKind(check.kind), filename=check.safe_filename,
-            content_type=check.content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
-            uploaded_by_id=user.id,
-        ))
-    session.add_all(added)
+        checks.append(check)
+    added = store(session, files, checks, owner_type="batch", owner_id=batch.id, user_id=user.id)
     touch(batch)
     log(session, user, Kind.UPLOAD, f"批次「{batch.name}」上传资料 {len(added)} 个", obj=batch)
     session.flush()

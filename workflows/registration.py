@@ -9,7 +9,6 @@ qualification number is a 预注册 that waits for 补正资质 before the provi
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -18,8 +17,6 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from models import (
-    Attachment,
-    AttachmentKind,
     Organization,
     OrgKind,
     OrgStatus,
@@ -32,6 +29,7 @@ from models.registration import SPECIALTIES
 from models.user import Permission
 from workflows import WorkflowError, insert_or_refuse, messages
 from workflows.accounts import QUALIFICATION, QUALIFICATION_MAX
+from workflows.attachments import check_images, store
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.organizations import ministry_id, province_id
@@ -325,8 +323,6 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
     When the number is the one on the enterprise's record (检测到企业资质证书号) nothing more is
     needed; otherwise the copy of the certificate (资质副本) must be uploaded and the number
     becomes the enterprise's."""
-    from workflows.attachments import check_images
-
     org = user.organization
     if not corrects_qualification(user):
         raise WorkflowError("无权补正资质")
@@ -342,11 +338,8 @@ def correct_qualification(session: Session, user, qualification_no: str, files=(
         if not files:
             raise WorkflowError("未检测到该企业资质证书号，请上传企业资质副本")
         checks = check_images(files, min_count=1, max_count=QUALIFICATION_MAX)
-        for (_, data), check in zip(files, checks, strict=True):
-            session.add(Attachment(owner_type="organization", owner_id=org.id, kind=AttachmentKind.image,
-                                   purpose=QUALIFICATION, filename=check.safe_filename, content_type=check.content_type,
-                                   size=len(data), sha256=hashlib.sha256(data).hexdigest(), data=data,
-                                   uploaded_by_id=user.id))
+        store(session, files, checks, owner_type="organization", owner_id=org.id, user_id=user.id,
+              purpose=QUALIFICATION)
         before = org.qualification_no
         org.qualification_no = number
         log(session, user, Kind.EDIT, f"补正资质：企业资质证书号 {before or '（无）'} → {number}", obj=org,

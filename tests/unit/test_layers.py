@@ -24,6 +24,7 @@ WRITERS = {
     "AuditLog": "workflows/audit.py",  # audit.log
     "Message": "workflows/messages.py",  # messages.send
     "TransitionLog": "workflows/engine.py",  # Workflow._apply
+    "Attachment": "workflows/attachments.py",  # attachments.store, after the files' checks
 }
 ENGINE = "workflows/engine.py"
 # which layer may import which (a package may always import itself; third-party code is not listed)
