@@ -437,7 +437,7 @@ class ApplyView(SecureModelView):
         """变更: 请选择变更信息 → 请填写变更信息 + 上传文件 → 完成."""
         certificate = self._certificate()
         fields = request.values.getlist("fields")
-        one_field = current_app.config.get("CHANGE_ONE_FIELD_PER_APPLICATION", True)
+        one_field = current_app.config["CHANGE_ONE_FIELD_PER_APPLICATION"]
         form = ChangeForm()
         if form.is_submitted() and form.step.data == "submit":
             done = self._submitted(ApplicationKind.change, lambda: start_change(

@@ -159,7 +159,7 @@ class HomeView(AdminIndexView):
             cards.append(("我的注册申报", self._count(Registration), _link("declaration.index_view")))
         # 注册申报 (SPEC §5.5): the enterprise reports, the province and the ministry accept and decide
         if kind == OrgKind.enterprise and current_user.has(Permission.registration_manage):
-            days = int(current_app.config.get("EXPIRY_WARNING_DAYS", 90))
+            days = int(current_app.config["EXPIRY_WARNING_DAYS"])
             cards += [
                 ("待上报人员", self._count(Registration, Registration.status == RegistrationStatus.unreported),
                  _link("registration_manage.index_view", tab="unreported")),

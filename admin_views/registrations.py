@@ -461,7 +461,7 @@ class ExpiringView(RegisteredView):
     export_columns = [*RegisteredView.export_columns, ("剩余天数", days_left, False)]
 
     def warning_days(self) -> int:
-        return int(current_app.config.get("EXPIRY_WARNING_DAYS", 90))
+        return int(current_app.config["EXPIRY_WARNING_DAYS"])
 
     def scope_query(self, query):
         return query.where(expiring_clause(self.warning_days()))

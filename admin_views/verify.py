@@ -65,10 +65,10 @@ def _allowed() -> tuple[bool, int]:
 
     The counter row is committed at once: a refused or failed lookup still counts.
     """
-    window = int(current_app.config.get("VERIFY_RATE_WINDOW", 60))
+    window = int(current_app.config["VERIFY_RATE_WINDOW"])
     now = utcnow()
     allowed = rules.hit(db.session, f"verify:{request.remote_addr or '-'}",
-                        int(current_app.config.get("VERIFY_RATE_LIMIT", 10)), window, now)
+                        int(current_app.config["VERIFY_RATE_LIMIT"]), window, now)
     db.session.commit()
     return allowed, rules.retry_after(now, window)
 
