@@ -6,6 +6,7 @@ runs ``'app:create_app()'``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 from datetime import timedelta
@@ -53,6 +54,9 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["SECRET_KEY"] == settings.Defaults.SECRET_KEY and not app.debug and not app.testing:
         app.config["SECRET_KEY"] = _instance_secret(app)
 
+    if not app.config["ECERT_SIGNING_PKCS12"] and not app.testing:
+        _demo_signing_key(app)
+
     if app.config.get("PROXY_COUNT"):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -91,6 +95,26 @@ def _instance_secret(app: Flask) -> str:
         os.chmod(path, 0o600)
     with open(path) as fh:
         return fh.read().strip()
+
+
+def _demo_signing_key(app: Flask) -> None:
+    """`make run` without a configured signing key: a demo CA and signing certificate in instance/ecert/,
+    made once, named 「演示用，非正式」 in their subjects (issue 19). A deployment sets ECERT_SIGNING_PKCS12."""
+    from workflows.ecert_document import make_demo_ca
+
+    directory = os.path.join(app.instance_path, "ecert")
+    path, secret = os.path.join(directory, "demo-signing.p12"), os.path.join(directory, "demo-password")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # gunicorn's workers start at once: one of them makes it
+        if not os.path.exists(path):
+            password = os.urandom(16).hex()
+            fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(password)
+            make_demo_ca(directory, "山东省住房和城乡建设厅", password=password)
+    with open(secret) as fh:
+        app.config["ECERT_SIGNING_PKCS12"], app.config["ECERT_SIGNING_PASSWORD"] = path, fh.read().strip()
 
 
 @event.listens_for(Engine, "connect")

@@ -78,6 +78,19 @@ class Defaults:
     # office is reached under another host name; unset: the host of the printing request.
     VERIFY_PUBLIC_URL = None
 
+    # Issue 19 电子证书: the department that signs them (its 统一社会信用代码, in every 证照标识), the
+    # identifier's leading arc, and the signing key — a PKCS#12 file and its password. Unset, `make run`
+    # (not tests) creates a demo CA and signing certificate under instance/ecert/, named as demo.
+    ECERT_DEPARTMENT_CODE = "11370000MB00000015"
+    ECERT_ID_PREFIX = "1.2.156.3005.2"
+    ECERT_SIGNING_PKCS12 = None
+    ECERT_SIGNING_PASSWORD = None
+    # PEM file of further CA certificates an uploaded file's signature may chain to (a key rotated
+    # out, so certificates signed before the rotation still check); the signing key's own CA always counts
+    ECERT_TRUST_ROOTS = None
+    ECERT_VERIFY_MAX_BYTES = 1024 * 1024  # an uploaded file on 证书查询 (ours are ~45 KB)
+    ECERT_ZIP_MAX = 5_000  # electronic certificates in one .zip job
+
     PROXY_COUNT = 0  # proxies in front of gunicorn whose X-Forwarded-For/-Proto are trusted
 
     # SPEC §5.2: Shandong's rule — exactly one field per 变更 application
@@ -157,6 +170,13 @@ ENV_OVERRIDES = {
     "VERIFY_RATE_WINDOW": int,
     "VERIFY_TOKEN_SECRET": str,
     "VERIFY_PUBLIC_URL": str,
+    "ECERT_DEPARTMENT_CODE": str,
+    "ECERT_ID_PREFIX": str,
+    "ECERT_SIGNING_PKCS12": str,
+    "ECERT_SIGNING_PASSWORD": str,
+    "ECERT_TRUST_ROOTS": str,
+    "ECERT_VERIFY_MAX_BYTES": int,
+    "ECERT_ZIP_MAX": int,
 }
 
 

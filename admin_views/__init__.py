@@ -43,12 +43,24 @@ def _corrections_of(obj) -> list:
     return corrections(db.session, current_user, obj)
 
 
+def _configure_ecert(app: Flask) -> None:
+    """电子证书's identifiers carry ECERT_DEPARTMENT_CODE: a wrong one stops the start, not a download."""
+    from workflows import ecert
+    from workflows.validators import credit_check_char
+
+    code = str(app.config["ECERT_DEPARTMENT_CODE"] or "").upper()
+    if len(code) != 18 or credit_check_char(code[:17]) != code[17]:
+        raise RuntimeError(f"ECERT_DEPARTMENT_CODE={code!r} 不是有效的统一社会信用代码（颁证单位代码）")
+    ecert.configure(ecert.Naming(str(app.config["ECERT_ID_PREFIX"]), code))
+
+
 def init_app(app: Flask) -> None:
     from admin_views import accounts, auth, hardening, menu, verify
     from admin_views.access import may_open
     from workflows.audit import set_ip_source
 
     set_ip_source(_request_ip)
+    _configure_ecert(app)
 
     Babel(app)  # every page in BABEL_DEFAULT_LOCALE (settings: Flask-Admin's zh_Hans_CN)
     hardening.init_app(app)  # before CSRF: a NUL byte is refused before anything reads the form

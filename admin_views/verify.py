@@ -52,6 +52,16 @@ def verify_url(number: str) -> str:
     return url_for("verify.by_token", token=token, _external=True)
 
 
+def ecert_url(identifier: str) -> str:
+    """The address the QR code on an electronic certificate opens: its 证照标识, signed, so the page
+    can say which issue it is (「已变更，请以新证为准」) without the holder's name."""
+    token = rules.token_for(identifier, _secret())
+    base = current_app.config.get("VERIFY_PUBLIC_URL")
+    if base:
+        return base.rstrip("/") + url_for("verify.by_ecert_token", token=token, _external=False)
+    return url_for("verify.by_ecert_token", token=token, _external=True)
+
+
 def qr_code(number: str) -> Markup:
     """The QR code of ``verify_url(number)`` as inline SVG, safe to put in a template."""
     return Markup(rules.qr_svg(verify_url(number)))  # segno's own markup, no user text in it
@@ -116,6 +126,21 @@ def by_token(token: str):
     number = rules.number_from_token(token, _secret())
     result = rules.lookup_by_number(db.session, number) if number else None
     current_app.logger.info("证书查询(二维码): number=%s matched=%s", number or "-", result is not None)
+    if result is None:
+        return render_template("verify/invalid.html", message=BAD_TOKEN), 404
+    return render_template("verify/result.html", result=result)
+
+
+@bp.route("/verify/e/<token>")
+def by_ecert_token(token: str):
+    """The QR code of an electronic certificate: the certificate's card and whether this issue of
+    its electronic certificate is current (issue 19)."""
+    allowed, wait = _allowed()
+    if not allowed:
+        return _too_many(VerifyForm(formdata=None), wait)
+    identifier = rules.number_from_token(token, _secret())
+    result = rules.lookup_by_identifier(db.session, identifier) if identifier else None
+    current_app.logger.info("证书查询(电子证书二维码): identifier=%s matched=%s", identifier or "-", result is not None)
     if result is None:
         return render_template("verify/invalid.html", message=BAD_TOKEN), 404
     return render_template("verify/result.html", result=result)

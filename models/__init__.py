@@ -23,6 +23,7 @@ from models.certificate import (
     PrintFormatField,
     PrintStatus,
 )
+from models.ecert import ElectronicCertificate, ElectronicEnd
 from models.job import IN_FLIGHT, Job, JobChunk, JobKind, JobStatus
 from models.org import Level, Occupation, Organization, OrgKind, OrgStatus, ScopeItem
 from models.person import Person
@@ -54,6 +55,7 @@ __all__ = [
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
     "RateLimitHit",
+    "ElectronicCertificate", "ElectronicEnd",
     "Job", "JobChunk", "JobKind", "JobStatus", "IN_FLIGHT",
     "AccountRequest", "AccountKind", "AccountStatus", "EnterpriseChange", "EnterpriseChangeKind",
     "EnterpriseChangeStatus", "Registration", "RegistrationKind", "RegistrationStatus", "Anomaly", "AnomalyKind",

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app import create_app
 from models import TransitionLog, db
 from tests.pgserver import fresh_db, pg_cluster, pg_template, pg_url  # noqa: F401 (fixtures: postgres, served)
+from tests.signing import signing_config
 from workflows.engine import ESCAPED, MODEL_OF_OBJECT_TYPE, PROTECTED
 
 DEMO_PASSWORD = "Demo@2026"
@@ -32,6 +33,7 @@ def _config(db_path, tmp_path) -> dict:
         "SMS_OUTBOX_PATH": str(tmp_path / "sms_outbox.log"),
         "SMS_SHOW_CODE": True,
         "WTF_CSRF_ENABLED": True,
+        **signing_config(),
     }
 
 

@@ -17,7 +17,7 @@ from models.base import local_today, utcnow
 from models.certificate import CertificateStatus
 from models.org import OrgKind
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import WorkflowError, ecert
 from workflows.audit import Kind, log
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
@@ -396,6 +396,7 @@ def issue_certificates(session: Session, batch: Batch) -> list[int]:
             .values(certificate_id=case(dict(chunk), value=Candidate.id))
             .execution_options(synchronize_session=False)
         )
+    ecert.issue(session, list(by_number.values()), now=now)  # 电子证书 with the paper ones (issue 19)
     session.expire_all()
     return list(by_number.values())
 

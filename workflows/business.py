@@ -31,7 +31,7 @@ from models.base import local_today, utcnow
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind, OrgStatus
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import WorkflowError, ecert
 from workflows.attachments import check_images, store
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 from workflows.numbering import allocate_numbers, segment_key
@@ -136,6 +136,10 @@ def _apply_change(ctx: Context) -> None:
     if ChangeField.id_number in fields:
         info = parse_id_number(app.new_id_number)
         person.id_number, person.birth_date, person.gender = info.number, info.birth_date, info.gender
+    if ChangeField.name in fields or ChangeField.id_number in fields:
+        ctx.session.flush()
+        # every valid certificate of the holder shows the new name: their 电子证书 are issued anew
+        ecert.reissue_for_person(ctx.session, person.id)
     if ChangeField.employer in fields:
         person.employer = app.new_employer  # the relationship, not the id: person.employer stays current
         person.employer_name = app.new_employer_name if app.new_employer_id is None else None
@@ -166,6 +170,7 @@ def _apply_reissue(ctx: Context) -> None:
         ctx.session.flush()
         item.new_certificate_id = new.id
         CERTIFICATE.fire(ctx.session, ctx.user, old, "void_for_reissue", reason=f"补办，新证书编号 {number}")
+        ecert.issue(ctx.session, [new])
 
 
 def _apply_cancel(ctx: Context) -> None:

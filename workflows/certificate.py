@@ -14,10 +14,11 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from models import ApplicationStatus, Certificate
+from models import ApplicationStatus, Certificate, ElectronicEnd
 from models.certificate import CertificateStatus, PrintStatus
 from models.org import OrgKind
 from models.user import Permission
+from workflows import ecert
 from workflows.engine import Context, Guard, Transition, Workflow, actor
 
 S = CertificateStatus
@@ -47,6 +48,18 @@ def _no_other_valid(ctx: Context):
     return True
 
 
+# -- effects: the electronic certificate follows the certificate (issue 19) ------------------
+def _ecert_ends(reason: ElectronicEnd):
+    def effect(ctx: Context) -> None:
+        ecert.end(ctx.session, [ctx.obj.id], reason)
+    effect.__name__ = f"_ecert_{reason.value}"
+    return effect
+
+
+def _ecert_issued(ctx: Context) -> None:
+    ecert.issue(ctx.session, [ctx.obj])
+
+
 # -- notifications -----------------------------------------------------------------------
 def _notify_issuer(ctx: Context) -> Iterable[int]:
     return [ctx.obj.issuer_id]
@@ -59,31 +72,32 @@ CERTIFICATE = Workflow(
         Transition(
             "cancel", "注销", (S.valid,), S.cancelled,
             who=PROVINCE, permission=Permission.business_review,
-            reason_label="注销原因", notify=_notify_issuer,
+            reason_label="注销原因", notify=_notify_issuer, effects=(_ecert_ends(ElectronicEnd.cancelled),),
             confirm="确定注销所选证书？注销后可由省厅重新激活",
         ),
         Transition(
             "activate", "激活", (S.cancelled,), S.valid,
             who=PROVINCE, permission=Permission.business_review,
             guards=(Guard(_no_other_valid),),
-            reason_label="激活说明", notify=_notify_issuer,
+            reason_label="激活说明", notify=_notify_issuer, effects=(_ecert_issued,),
         ),
         Transition(
             "void", "作废", (S.valid, S.cancelled), S.voided,
             who=PROVINCE, permission=Permission.business_review,
             needs_reason=True, reason_label="作废原因", notify=_notify_issuer, danger=True,
+            effects=(_ecert_ends(ElectronicEnd.voided),),
             confirm="作废后证书不可恢复，证书编号不再使用，确定作废？",
         ),
         # fired by an approved 补办 application (SPEC §5.2): the old number is voided, a new one issued
         Transition(
             "void_for_reissue", "补办作废", (S.valid,), S.voided,
-            who=PROVINCE, permission=Permission.business_review,
+            who=PROVINCE, permission=Permission.business_review, effects=(_ecert_ends(ElectronicEnd.voided),),
             notify=_notify_issuer, bulk=False, manual=False,
         ),
         # fired by an approved 注销 application (SPEC §5.2)
         Transition(
             "cancel_by_application", "注销(业务)", (S.valid,), S.cancelled,
-            who=PROVINCE, permission=Permission.business_review,
+            who=PROVINCE, permission=Permission.business_review, effects=(_ecert_ends(ElectronicEnd.cancelled),),
             notify=_notify_issuer, bulk=False, manual=False,
         ),
     ],

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from models import AuditLog, Candidate, Certificate, Organization, OrgKind, Person
 from models.user import Permission
-from workflows import WorkflowError
+from workflows import WorkflowError, ecert
 from workflows.audit import Kind, log
 from workflows.validators import check_phone, check_postcode, parse_id_number
 from workflows.visibility import history_clause
@@ -164,6 +164,14 @@ def fix(session: Session, user, kind: str, obj, values: dict, reason: str | None
     if kind in ("person", "candidate") and "id_number" in changes:
         info = parse_id_number(obj.id_number)
         obj.birth_date, obj.gender = info.birth_date, info.gender  # they derive from the number
+    if (kind == "person" and changes.keys() & {"name", "id_number"}) or (
+            kind == "certificate" and changes.keys() & {"issue_date", "valid_until"}):
+        session.flush()
+        # what the electronic certificate says changed: it is issued anew (issue 19)
+        if kind == "person":
+            ecert.reissue_for_person(session, obj.id)
+        else:
+            ecert.reissue(session, [obj.id])
     labels = [fields[name].label for name in changes]
     log(session, user, Kind.DATA_FIX, f"数据维护：{FIXABLE[kind][1]}「{obj}」修改{'、'.join(labels)}（原因：{reason}）",
         obj=obj, detail={"reason": reason, **{name: {"before": display(before), "after": display(after)}

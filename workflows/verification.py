@@ -11,7 +11,7 @@ get the same ``None``, so the page never tells whether a number exists (SPEC §1
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import segno
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from models import Certificate, CertificateStatus, RateLimitHit
+from workflows.ecert import Standing, by_identifier, standing
 from workflows.validators import mask_id_number
 
 TOKEN_SALT = "certificate-verify"
@@ -60,6 +61,8 @@ class VerificationResult:
     holder_name: str  # masked: 张*
     id_number: str  # masked: 3701**********1234
     replaced_by_number: str | None  # a voided certificate's reissue, if any
+    # issue 19: asked about one electronic certificate (its QR code, an uploaded file): is that issue current
+    electronic: Standing | None = None
 
 
 # --- lookup ------------------------------------------------------------------------------
@@ -111,6 +114,15 @@ def lookup_by_number(session: Session, number: object) -> VerificationResult | N
     the signature stands in for the holder's name. Never call it with a typed number."""
     certificate = _certificate(session, number)
     return _result(session, certificate) if certificate is not None else None
+
+
+def lookup_by_identifier(session: Session, identifier: object) -> VerificationResult | None:
+    """The card for an electronic certificate's 证照标识 that came out of a signed QR token or a file
+    whose signature checked (never a typed one), with whether that issue is still current."""
+    issued = by_identifier(session, identifier)
+    if issued is None:
+        return None
+    return replace(_result(session, issued.certificate), electronic=standing(issued))
 
 
 def _certificate(session: Session, number: object) -> Certificate | None:

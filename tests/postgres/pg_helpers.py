@@ -18,6 +18,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.signing import signing_config
+
 REPO = Path(__file__).resolve().parent.parent.parent
 
 STALE_MESSAGE = "该记录已被他人处理"
@@ -39,6 +41,7 @@ def app_config(url: str, tmp: str | os.PathLike) -> dict:
         "SQLALCHEMY_DATABASE_URI": url,
         "SMS_OUTBOX_PATH": str(Path(tmp) / "sms_outbox.log"),
         "SMS_SHOW_CODE": True,
+        **signing_config(),
     }
 
 
