@@ -164,7 +164,7 @@ def end(session: Session, certificate_ids: Iterable[int], reason: ElectronicEnd,
         update(ElectronicCertificate)
         .where(ElectronicCertificate.certificate_id.in_(ids), ElectronicCertificate.ended_at.is_(None))
         .values(ended_at=now or utcnow(), end_reason=reason)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")  # an issue already loaded shows it ended
     ).rowcount
 
 
@@ -215,12 +215,12 @@ class Standing:
 
     current: bool
     label: str  # 有效 / 已注销 / 已作废 / 已变更，请以新证为准
-    since: date | None  # the day it stopped being current
+    since: date | None  # the day (in the province) it stopped being current
 
 
 def standing(ecert: ElectronicCertificate) -> Standing:
     if ecert.ended_at is not None:
-        return Standing(False, ElectronicEnd(ecert.end_reason).label, ecert.ended_at.date())
+        return Standing(False, ElectronicEnd(ecert.end_reason).label, to_local(ecert.ended_at).date())
     status = CertificateStatus(ecert.certificate.status)
     if status == CertificateStatus.valid:
         return Standing(True, status.label, None)

@@ -25,6 +25,7 @@ WRITERS = {
     "Message": "workflows/messages.py",  # messages.send
     "TransitionLog": "workflows/engine.py",  # Workflow._apply
     "Attachment": "workflows/attachments.py",  # attachments.store, after the files' checks
+    "ElectronicCertificate": "workflows/ecert.py",  # ecert.issue: with the certificate, in its effects
 }
 ENGINE = "workflows/engine.py"
 # which layer may import which (a package may always import itself; third-party code is not listed)
