@@ -341,3 +341,12 @@ def job_worker(url: str, tmp: str, name: str, barrier, results) -> None:
     except Exception:
         results.put(("error", traceback.format_exc()))
     results.put(("done", name))
+
+
+def first_ecert_job(session, certificate_id: int):
+    """The first download of a certificate that has no electronic certificate yet (issue 19)."""
+    from models import Certificate
+    from workflows import ecert
+
+    certificate = session.get(Certificate, certificate_id)
+    return lambda: ecert.current(session, certificate)
