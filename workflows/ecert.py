@@ -220,7 +220,7 @@ class Standing:
 
 def standing(ecert: ElectronicCertificate) -> Standing:
     if ecert.ended_at is not None:
-        return Standing(False, ElectronicEnd(ecert.end_reason).label, ecert.ended_at.date())
+        return Standing(False, ElectronicEnd(ecert.end_reason).label, to_local(ecert.ended_at).date())  # the province's day
     status = CertificateStatus(ecert.certificate.status)
     if status == CertificateStatus.valid:
         return Standing(True, status.label, None)
