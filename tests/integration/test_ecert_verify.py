@@ -263,7 +263,16 @@ def test_an_empty_or_missing_file_is_not_a_lookup(browser, session, data, messag
 def test_no_file_chosen_is_not_a_lookup(browser, session):
     resp = upload(browser, b"", filename="")  # what a browser sends when nothing was chosen
     assert resp.status_code == 200 and page.NO_FILE in resp.get_data(as_text=True)
+    text_field = browser.post("/verify/file", {"file": "%PDF-1.7 不是文件"}, token_from="/verify/file",
+                              content_type="multipart/form-data")  # a text field in the file's place
+    assert text_field.status_code == 200 and page.NO_FILE in text_field.get_data(as_text=True)
     assert hits(session) == 0
+
+
+def test_the_number_form_over_the_apps_request_limit_is_a_chinese_page(app, browser, session):
+    app.config["MAX_CONTENT_LENGTH"] = 64  # the upload's own limit does not stretch the other forms'
+    resp = browser.post("/verify", {"number": "2" * 30, "name": "张" * 30}, token_from="/verify")
+    assert resp.status_code == 413 and "上传的文件过大" in resp.get_data(as_text=True)
 
 
 def test_an_upload_without_csrf_is_refused(app, browser, session):
