@@ -1,27 +1,15 @@
 """电子证书 (issue 19) in the back office: producing one for a certificate a user may see.
 
 What an electronic certificate says and when it is current is ``workflows.ecert``; the file is
-``workflows.ecert_document``. This module reads the settings and the address its QR code opens.
+``workflows.ecert_document``; the signing key is read by ``admin_views.ecert_keys``, the address
+its QR code opens is ``admin_views.verify``'s.
 """
 
 from __future__ import annotations
 
-from flask import current_app
-
+from admin_views.ecert_keys import signing_key, trust_roots  # noqa: F401 (their home before; callers keep it)
 from models import Certificate, db
 from workflows import WorkflowError, ecert, ecert_document
-
-
-def signing_key() -> ecert_document.SigningKey | None:
-    path = current_app.config["ECERT_SIGNING_PKCS12"]
-    return ecert_document.SigningKey(path, current_app.config["ECERT_SIGNING_PASSWORD"]) if path else None
-
-
-def trust_roots() -> list:
-    key = signing_key()
-    if key is None:
-        raise WorkflowError(ecert_document.NOT_CONFIGURED)
-    return ecert_document.trust_roots(key, current_app.config["ECERT_TRUST_ROOTS"])
 
 
 def filename(certificate: Certificate) -> str:

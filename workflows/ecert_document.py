@@ -328,23 +328,24 @@ def check_file(data: bytes, roots: list, *, max_bytes: int) -> FileCheck:
         status = validate_pdf_signature(signature, context)
     except Exception as exc:  # noqa: BLE001
         return _refused(BOMB if _is_limit_error(exc) else UNREADABLE)
-    signer = status.signing_cert.subject.human_friendly if status.signing_cert is not None else None
     from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+    signer = _subject_name(status.signing_cert)
     unmodified = bool(status.intact) and status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    signature_valid = bool(status.intact and status.valid)
     trusted = bool(status.trusted)
-    signed_at = status.signer_reported_dt if hasattr(status, "signer_reported_dt") else None
+    # "valid" for a visitor: the signature verifies AND is the province's (a stranger's key is no signature of ours)
+    signature_valid = bool(status.intact and status.valid) and trusted
+    signed_at = getattr(status, "signer_reported_dt", None)
     identifier = None
     problem = None
     if not status.intact:
         problem = "签名校验失败：文件内容在签名后被修改"
     elif not status.valid:
         problem = "签名无效"
+    elif not trusted:
+        problem = "签名证书不是本省电子证书签名证书，无法确认颁证单位"
     elif status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
         problem = "签名有效，但文件在签名后被追加修改，不能作为电子证书原件"
-    elif not status.trusted:
-        problem = "签名证书不是本省电子证书签名证书，无法确认颁证单位"
     else:
         try:
             identifier = _attached_identifier(reader)
@@ -354,6 +355,27 @@ def check_file(data: bytes, roots: list, *, max_bytes: int) -> FileCheck:
             if identifier is None:
                 problem = "签名有效，但文件中没有电子证照数据，不是本系统签发的电子证书"
     return FileCheck(signature_valid, unmodified, trusted, signer, signed_at, identifier, problem)
+
+
+MAX_SIGNER_LENGTH = 200
+UNKNOWN_SIGNER = "（签名证书未载明名称）"
+
+
+def _subject_name(certificate) -> str:
+    """Whom a signing certificate names, as a reader says it: its organisation, then its common name
+    (「山东省住房和城乡建设厅（演示），DEMO 电子证书签名证书（演示用，非正式）」), not pyHanko's
+    "Common Name: …, Organization: …". The text comes from the uploaded file: bounded in length."""
+    try:
+        native = certificate.subject.native if certificate is not None else {}
+    except Exception:  # noqa: BLE001 - a foreign certificate's subject that does not parse names nobody
+        native = {}
+    parts = []
+    for key in ("organization_name", "common_name"):
+        value = native.get(key) if isinstance(native, dict) else None
+        values = value if isinstance(value, list | tuple) else [value]
+        parts += [str(v).strip() for v in values if v is not None and str(v).strip()]
+    name = "，".join(dict.fromkeys(parts)) or UNKNOWN_SIGNER
+    return name if len(name) <= MAX_SIGNER_LENGTH else name[:MAX_SIGNER_LENGTH - 1] + "…"
 
 
 def _is_limit_error(exc: BaseException) -> bool:

@@ -10,9 +10,10 @@ get the same ``None``, so the page never tells whether a number exists (SPEC §1
 
 from __future__ import annotations
 
+import logging
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import segno
 from itsdangerous import BadData, URLSafeSerializer
@@ -20,11 +21,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
-from models import Certificate, CertificateStatus, RateLimitHit
+from models import Certificate, CertificateStatus, ElectronicEnd, RateLimitHit
+from workflows import ecert_document
 from workflows.ecert import Standing, by_identifier, standing
 from workflows.validators import mask_id_number
 
 TOKEN_SALT = "certificate-verify"
+# An electronic certificate's QR code signs its 证照标识 under its own salt: a printed certificate's
+# token never opens /verify/e/ and an electronic one's never opens /verify/t/ (issue 19).
+ECERT_TOKEN_SALT = "electronic-certificate-verify"
 NO_LEVEL = "无等级"
 # Longer input is not a certificate number or a name; refused before any query.
 MAX_NUMBER_LENGTH = 32
@@ -45,6 +50,14 @@ _NAME_DOTS = str.maketrans({ch: "·" for ch in "•・‧∙⋅．.﹒"})
 
 _EPOCH = datetime(1970, 1, 1)
 
+logger = logging.getLogger(__name__)
+
+# 电子证书核验 (issue 19): what a visitor reads about an uploaded file besides ecert_document's problems
+EMPTY_FILE = "上传的文件为空，请选择下载的电子证书（.pdf）"
+# an issue ended by a change: the holder has a newer file of the same certificate
+CHANGED_HINT = "持证人信息已变更，已重新签发电子证书，该文件（二维码）不再有效，请以变更后的新电子证书为准"
+UNKNOWN_ECERT = "电子签名有效且文件未被修改，但未查询到该电子证书，请联系颁证单位核实"
+
 
 @dataclass(frozen=True)
 class VerificationResult:
@@ -63,6 +76,7 @@ class VerificationResult:
     replaced_by_number: str | None  # a voided certificate's reissue, if any
     # issue 19: asked about one electronic certificate (its QR code, an uploaded file): is that issue current
     electronic: Standing | None = None
+    electronic_hint: str | None = None  # what to do about an issue that is no longer current
 
 
 # --- lookup ------------------------------------------------------------------------------
@@ -122,7 +136,47 @@ def lookup_by_identifier(session: Session, identifier: object) -> VerificationRe
     issued = by_identifier(session, identifier)
     if issued is None:
         return None
-    return replace(_result(session, issued.certificate), electronic=standing(issued))
+    changed = issued.ended_at is not None and ElectronicEnd(issued.end_reason) == ElectronicEnd.changed
+    return replace(_result(session, issued.certificate), electronic=standing(issued),
+                   electronic_hint=CHANGED_HINT if changed else None)
+
+
+@dataclass(frozen=True)
+class FileAnswer:
+    """What 电子证书核验 says of an uploaded file. The certificate's card (``result``) only for a file
+    that is genuine (signature valid, by the province's key, covering the whole file) and whose
+    证照标识 is known: a bad or foreign file learns nothing about any certificate (SPEC §10)."""
+
+    examined: bool  # a signature was found and checked; False: the file was refused before (``problem``)
+    signature_valid: bool
+    unmodified: bool
+    signer: str | None
+    signed_at: datetime | None
+    problem: str | None  # in Chinese, whenever there is no card
+    result: VerificationResult | None = None
+    identifier: str | None = None  # the checked 证照标识 (for the log), only for a genuine file
+
+
+def check_upload(session: Session, data: bytes, roots: list, *, max_bytes: int) -> FileAnswer:
+    """The answer to an uploaded electronic certificate; never raises for a bad file (a failure of
+    the check itself is logged and answered as an unreadable file)."""
+    if not data:
+        return FileAnswer(False, False, False, None, None, EMPTY_FILE)
+    try:
+        check = ecert_document.check_file(data, roots, max_bytes=max_bytes)
+    except Exception:  # noqa: BLE001 - whatever a foreign file does to the reader, the visitor gets an answer
+        logger.exception("电子证书核验: the check of an uploaded file failed")
+        return FileAnswer(False, False, False, None, None, ecert_document.UNREADABLE)
+    examined = check.signer is not None
+    if not check.genuine:
+        return FileAnswer(examined, check.signature_valid, check.unmodified, check.signer, None,
+                          check.problem or ecert_document.UNREADABLE)
+    result = lookup_by_identifier(session, check.identifier)
+    signed_at = check.signed_at
+    if signed_at is not None and signed_at.tzinfo is not None:  # naive UTC, as every stored time
+        signed_at = signed_at.astimezone(UTC).replace(tzinfo=None)
+    return FileAnswer(True, True, True, check.signer, signed_at,
+                      None if result is not None else UNKNOWN_ECERT, result, check.identifier)
 
 
 def _certificate(session: Session, number: object) -> Certificate | None:
@@ -177,8 +231,8 @@ def _reissue_of(session: Session, certificate_id: int) -> str | None:
 # --- QR code tokens ----------------------------------------------------------------------
 
 
-def _serializer(secret: str) -> URLSafeSerializer:
-    return URLSafeSerializer(secret, salt=TOKEN_SALT)
+def _serializer(secret: str, salt: str = TOKEN_SALT) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt=salt)
 
 
 def token_for(number: str, secret: str) -> str:
@@ -192,13 +246,29 @@ def token_for(number: str, secret: str) -> str:
 
 def number_from_token(token: object, secret: str) -> str | None:
     """The number a token was made for, or None for anything tampered with or foreign."""
+    return _loads(token, secret, TOKEN_SALT)
+
+
+def ecert_token_for(identifier: str, secret: str) -> str:
+    """The token of an electronic certificate's QR code: its 证照标识 (printed beside it), signed
+    under ``ECERT_TOKEN_SALT``, so it names one issue and cannot stand in for a number token."""
+    return _serializer(secret, ECERT_TOKEN_SALT).dumps(str(identifier).strip().upper())
+
+
+def identifier_from_token(token: object, secret: str) -> str | None:
+    """The 证照标识 an electronic certificate's token was made for, or None (tampered, foreign,
+    or a printed certificate's number token)."""
+    return _loads(token, secret, ECERT_TOKEN_SALT)
+
+
+def _loads(token: object, secret: str, salt: str) -> str | None:
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     try:
-        number = _serializer(secret).loads(token)
+        value = _serializer(secret, salt).loads(token)
     except BadData:
         return None
-    return number if isinstance(number, str) and number else None
+    return value if isinstance(value, str) and value else None
 
 
 def qr_svg(url: str) -> str:
