@@ -151,7 +151,7 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
         endpoint = next((e for e in ("certificate", "certificate_library") if may_open(e)), None)
         if obj.status != BatchStatus.approved or endpoint is None:
             return super().row_buttons(obj)
-        return [*super().row_buttons(obj), ("btn-ecert-zip", "下载电子证书(压缩包)", url_for(
+        return [*super().row_buttons(obj), ("ecert-zip", "下载电子证书(压缩包)", url_for(
             f"{endpoint}.ecert_zip_view", batch_id=obj.id, url=self.get_url(".details_view", id=obj.id)))]
 
     def row_links(self, row):

@@ -170,7 +170,7 @@ class ElectronicZipMixin(ElectronicDownloadMixin):
     def row_buttons(self, obj) -> list:
         buttons = super().row_buttons(obj)
         if offered(obj):
-            buttons.append(("btn-ecert", DOWNLOAD_LABEL, self.get_url(".ecert_view", certificate_id=obj.id,
+            buttons.append(("ecert-download", DOWNLOAD_LABEL, self.get_url(".ecert_view", certificate_id=obj.id,
                                                                       url=self.get_url(".details_view", id=obj.id))))
         return buttons
 

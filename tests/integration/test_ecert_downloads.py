@@ -101,7 +101,7 @@ def test_a_certificate_that_is_not_valid_is_refused_in_chinese(app, login, numbe
     page = browser.get(resp.headers["Location"])
     assert f"证书「{number}」状态为{status}，不能下载电子证书" in flashes(page)
     assert not downloads_of(number)
-    assert "btn-ecert" not in page.get_data(as_text=True)  # and no button offers it
+    assert "ecert-download" not in page.get_data(as_text=True)  # and no button offers it
 
 
 def test_without_a_signing_key_the_download_says_so(app, login):
@@ -116,11 +116,11 @@ def test_without_a_signing_key_the_download_says_so(app, login):
 def test_the_buttons_are_offered_on_valid_certificates_only(app, login):
     inst = login("inst_jinan")
     details = inst.get(f"/admin/certificate/details/?id={cert(JINAN).id}").get_data(as_text=True)
-    assert 'id="btn-ecert"' in details and "下载电子证书" in details
+    assert 'id="ecert-download"' in details and "下载电子证书" in details
     listing = inst.get("/admin/certificate/").get_data(as_text=True)
     assert "row-ecert" in listing and "下载电子证书(压缩包)" in listing
     library = login("province").get(f"/admin/certificate_library/details/?id={cert(QINGDAO).id}")
-    assert 'id="btn-ecert"' in library.get_data(as_text=True)
+    assert 'id="ecert-download"' in library.get_data(as_text=True)
     home = login("person").get("/admin/").get_data(as_text=True)
     assert f"/admin/my_info/ecert/?certificate_id={cert(HOLDER).id}" in home
     mine = login("person").get("/admin/my_info/").get_data(as_text=True)
@@ -209,7 +209,7 @@ def test_a_batch_zip_from_its_details_page(app, login):
     batch_cert_ids = db.session.scalars(select(Certificate.id).where(
         Certificate.batch_id == batch_id, Certificate.status == CertificateStatus.valid)).all()
     details = browser.get(f"/admin/batch/details/?id={batch_id}").get_data(as_text=True)
-    link = re.search(r'id="btn-ecert-zip" href="([^"]+)"', details)
+    link = re.search(r'id="ecert-zip" href="([^"]+)"', details)
     assert link, "下载电子证书(压缩包) on an approved batch"
     page = browser.get(link.group(1).replace("&amp;", "&"))
     assert page.status_code == 200 and f"{len(batch_cert_ids)} 张" in page.get_data(as_text=True)
