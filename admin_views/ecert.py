@@ -212,7 +212,7 @@ class ElectronicZipMixin(ElectronicDownloadMixin):
             return redirect(back)
         query = urlencode({"base": request.url_root, **arguments}, doseq=True)
         if len(query) > 2000:  # Job.arguments; a list page's selection is far below it
-            flash(f"所选证书过多，一次最多选择本页的证书，上限 {limit:,} 张", "error")
+            flash("所选证书过多，请分批下载电子证书", "error")
             return redirect(back)
         title = f"电子证书（批次 {batch.code}）" if batch is not None else f"电子证书（{valid} 张）"
         try:

@@ -65,11 +65,12 @@ def _progress(view, context, model, name):
 
 
 def _progress_label(job: Job) -> str:
+    unit = "张" if job.kind == JobKind.ecert_zip else "条"  # electronic certificates, or rows
     if job.status == JobStatus.done:
-        return f"{job.total:,} 条"
+        return f"{job.total:,} {unit}"
     if job.status == JobStatus.queued:
-        return f"排队中，共 {job.total:,} 条"
-    return f"{job.progress:,} / {job.total:,} 条"
+        return f"排队中，共 {job.total:,} {unit}"
+    return f"{job.progress:,} / {job.total:,} {unit}"
 
 
 def _status(view, context, model, name):

@@ -172,7 +172,7 @@ def test_selected_rows_become_one_zip_of_the_valid_visible_ones(app, login):
     assert job.status == JobStatus.done, job.error
     assert job.progress == job.total == 2
     listing = browser.get("/admin/my_export/").get_data(as_text=True)
-    assert "电子证书（2 张）" in listing and "job-download" in listing
+    assert "电子证书（2 张）" in listing and "job-download" in listing and "job-progress" in listing
     archive = zip_of(browser, job)
     pdfs = pdfs_in(app, archive)
     assert set(pdfs) == {f"电子证书_{JINAN}.pdf", f"电子证书_{HOLDER}.pdf"}
