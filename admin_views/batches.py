@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import StringField
 
-from admin_views.access import AccessMixin, client_ip
+from admin_views.access import AccessMixin, client_ip, may_open
 from admin_views.actions import AttachmentFilesMixin, WorkflowModelView, perform, review_tabs, transition_logs
 from admin_views.forms import RowForm, values
 from models import Attachment, Batch, BatchStatus, Candidate, db
@@ -145,6 +145,14 @@ class BatchView(AttachmentFilesMixin, WorkflowModelView):
         if can_edit(current_user, row):
             return f"{self.row_url('.details_view', row_id, return_url)}#candidates"
         return None
+
+    def row_buttons(self, obj) -> list:
+        """下载电子证书(压缩包) of an approved batch's certificates (issue 19), on its details page."""
+        endpoint = next((e for e in ("certificate", "certificate_library") if may_open(e)), None)
+        if obj.status != BatchStatus.approved or endpoint is None:
+            return super().row_buttons(obj)
+        return [*super().row_buttons(obj), ("ecert-zip", "下载电子证书(压缩包)", url_for(
+            f"{endpoint}.ecert_zip_view", batch_id=obj.id, url=self.get_url(".details_view", id=obj.id)))]
 
     def row_links(self, row):
         """审核日志 of a submitted batch (003 §六.1 查看批次审核日志), on its details page."""

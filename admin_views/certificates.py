@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from admin_views.access import may_open
 from admin_views.actions import WorkflowModelView
+from admin_views.ecert import ElectronicZipMixin
 from admin_views.listing import kept_for_organization
 from admin_views.model_views import SecureModelView
 from admin_views.printing import PrintMixin
@@ -229,8 +230,9 @@ class ReadableFilters:
         return f"筛选条件「{filter.name}」的值「{str(value)[:MAX_TERM]}」无效，已忽略"
 
 
-class CertificateColumns(ReadableFilters):
-    """What both certificate views show and how they search and filter: declarations only."""
+class CertificateColumns(ElectronicZipMixin, ReadableFilters):
+    """What both certificate views show and how they search and filter: declarations only; every
+    one offers 下载电子证书 on a valid row and 下载电子证书(压缩包) of a selection (issue 19)."""
 
     details_template = "certificate/details.html"
     optional_reason = True  # 注销 / 作废 … may say why even where the table does not require it

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from admin_views.access import client_ip, registered_view
+from admin_views.ecert import ZIP_MIMETYPE, zip_handler
 from admin_views.exporting import XLSX_MIMETYPE, file_response, temp_file_path
 from admin_views.listing import AtLeast
 from admin_views.model_views import SecureModelView
@@ -64,11 +65,12 @@ def _progress(view, context, model, name):
 
 
 def _progress_label(job: Job) -> str:
+    unit = "张" if job.kind == JobKind.ecert_zip else "条"  # electronic certificates, or rows
     if job.status == JobStatus.done:
-        return f"{job.total:,} 条"
+        return f"{job.total:,} {unit}"
     if job.status == JobStatus.queued:
-        return f"排队中，共 {job.total:,} 条"
-    return f"{job.progress:,} / {job.total:,} 条"
+        return f"排队中，共 {job.total:,} {unit}"
+    return f"{job.progress:,} / {job.total:,} {unit}"
 
 
 def _status(view, context, model, name):
@@ -154,7 +156,9 @@ class ExportJobView(SecureModelView):
         except BaseException:
             os.unlink(path)
             raise
-        return file_response(path, job.filename or f"导出-{job.id}.xlsx", XLSX_MIMETYPE)
+        zipped = job.kind == JobKind.ecert_zip
+        return file_response(path, job.filename or f"导出-{job.id}.{'zip' if zipped else 'xlsx'}",
+                             ZIP_MIMETYPE if zipped else XLSX_MIMETYPE)
 
 
 # -- running an export job -----------------------------------------------------------------------
@@ -210,7 +214,8 @@ def worker_settings(config) -> WorkerSettings:
 def build_worker(app: Flask, name: str | None = None) -> Worker:
     engine = db.engine
     return Worker(name or f"{socket.gethostname()}:{os.getpid()}", lambda: Session(engine),
-                  {JobKind.export: export_handler(app)}, worker_settings(app.config),
+                  {JobKind.export: export_handler(app), JobKind.ecert_zip: zip_handler(app)},
+                  worker_settings(app.config),
                   read_factory=lambda: Session(read_only(engine)))
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
 from admin_views.access import may_open
+from admin_views.ecert import offered
 from admin_views.enterprise import APPROVALS as CHANGE_APPROVALS
 from admin_views.enterprise import changes_awaiting
 from admin_views.listing import kept_for_organization
@@ -94,7 +95,7 @@ class HomeView(AdminIndexView):
             Certificate.issue_date.desc(), Certificate.id.desc()), Certificate)).all()
         declarations = db.session.scalars(visible(current_user, select(Registration).order_by(
             Registration.created_at.desc(), Registration.id.desc()), Registration)).all()
-        return {"certificates": certificates, "declarations": declarations,
+        return {"certificates": certificates, "declarations": declarations, "ecert_url": _ecert_url,
                 "declaration_url": _link("declaration.index_view") if may_open("declaration") else None}
 
     def _issued_chart(self):
@@ -190,6 +191,13 @@ class HomeView(AdminIndexView):
             cards.append(("待审核企业信息变更", len(changes_awaiting(current_user)),
                           _link("enterprise_change_review.index_view")))
         return cards + figures
+
+
+def _ecert_url(certificate) -> str | None:
+    """下载电子证书 of a valid certificate on an individual's 首页, through 我的基本信息's route (issue 19)."""
+    if not offered(certificate) or not may_open("my_info"):
+        return None
+    return _link("my_info.ecert_view", certificate_id=certificate.id, url=request.full_path)
 
 
 def _link(endpoint: str, **values) -> str | None:

@@ -10,7 +10,7 @@ certificate-business forms (申请业务, ``admin_views.business.ApplyView``): n
 
 from __future__ import annotations
 
-from flask import abort, url_for
+from flask import abort, request, url_for
 from flask_admin import expose
 from flask_login import current_user
 from markupsafe import Markup
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
 from admin_views.access import may_open
+from admin_views.ecert import DOWNLOAD_LABEL, ElectronicDownloadMixin, offered
 from admin_views.model_views import SecureModelView
 from models import ApplicationItem, ApplicationKind, Certificate, CertificateApplication, Person, db
 from models.base import format_local
@@ -51,7 +52,7 @@ def _has_certificate(term):
     return Person.id.in_(select(Certificate.person_id).where(Certificate.number == term))
 
 
-class PersonView(SecureModelView):
+class PersonView(ElectronicDownloadMixin, SecureModelView):
     """学员基本信息: the persons this user sees; 人员详细信息 with their certificates and applications."""
 
     details_template = "person/details.html"
@@ -105,14 +106,17 @@ class PersonView(SecureModelView):
         return url_for("application.details_view", id=application.id) if may_open("application") else None
 
     def certificate_links(self, certificate: Certificate) -> list[tuple[str, str, str]]:
-        """变更申请 / 补办 of one valid certificate, as 申请业务 offers them to this user: a school
-        only moves a student to an enterprise (000 §二(二).4)."""
-        if (certificate.status != CertificateStatus.valid or not may_open("business_apply")
-                or not may_move(current_user, certificate)):
+        """下载电子证书 of a valid certificate (issue 19), then 变更申请 / 补办 as 申请业务 offers them
+        to this user: a school only moves a student to an enterprise (000 §二(二).4)."""
+        if certificate.status != CertificateStatus.valid:
             return []
+        links = [(DOWNLOAD_LABEL, self.get_url(".ecert_view", certificate_id=certificate.id, url=request.full_path),
+                  "ecert-download")] if offered(certificate) else []
+        if not may_open("business_apply") or not may_move(current_user, certificate):
+            return links
         words = {ApplicationKind.change: "变更申请", ApplicationKind.reissue: "补办"}
-        return [(words[kind], url_for(f"business_apply.{kind.value}_view", certificate_id=certificate.id),
-                 f"apply-{kind.value}") for kind in offered_kinds(current_user) if kind in words]
+        return links + [(words[kind], url_for(f"business_apply.{kind.value}_view", certificate_id=certificate.id),
+                         f"apply-{kind.value}") for kind in offered_kinds(current_user) if kind in words]
 
 
 class StudentView(PersonView):

@@ -34,10 +34,11 @@ IN_FLIGHT = (JobStatus.queued, JobStatus.running)
 
 class JobKind(StrEnum):
     export = "export"
+    ecert_zip = "ecert_zip"  # 下载电子证书(压缩包) (issue 19): signed PDFs in one .zip
 
     @property
     def label(self) -> str:
-        return {"export": "导出"}[self.value]
+        return {"export": "导出", "ecert_zip": "电子证书"}[self.value]
 
 
 class Job(db.Model):
