@@ -90,6 +90,8 @@ class Defaults:
     ECERT_TRUST_ROOTS = None
     ECERT_VERIFY_MAX_BYTES = 1024 * 1024  # an uploaded file on 证书查询 (ours are ~45 KB)
     ECERT_ZIP_MAX = 5_000  # electronic certificates in one .zip job
+    # processes that draw and sign a .zip job's PDFs (the job worker spawns them; 1: in the worker itself)
+    ECERT_JOB_PROCESSES = 2
 
     PROXY_COUNT = 0  # proxies in front of gunicorn whose X-Forwarded-For/-Proto are trusted
 
@@ -177,6 +179,7 @@ ENV_OVERRIDES = {
     "ECERT_TRUST_ROOTS": str,
     "ECERT_VERIFY_MAX_BYTES": int,
     "ECERT_ZIP_MAX": int,
+    "ECERT_JOB_PROCESSES": int,
 }
 
 

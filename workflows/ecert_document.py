@@ -16,11 +16,16 @@ No Flask here: callers pass the settings, the verification address and the rows.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import json
+import multiprocessing
 import os
 import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -130,6 +135,49 @@ def _primary_characters() -> frozenset[int]:
         return frozenset(font.getBestCmap())
 
 
+_font_templates: dict[str, tuple] = {}
+_font_lock = threading.Lock()
+
+
+def _add_font(pdf, family: str, path: str) -> None:
+    """``pdf.add_font(family, fname=path)``, without parsing the font again for every document.
+
+    fpdf2 reads the whole font into a ``TTFFont`` (every character's width and glyph id: ~40 ms of a
+    page's ~90) and subsets its fontTools object in place when writing. So the parse is kept once per
+    process and each document gets a copy with its own fontTools object (opened lazily from bytes
+    held in memory), its own subset and its own font descriptor, sharing only the read-only maps.
+    The attributes are fpdf2 2.8's (``fonts.TTFFont``); tests/unit/test_ecert_document.py reads back
+    the text of pages drawn this way, so a change inside fpdf2 fails there first."""
+    from fontTools import ttLib
+    from fpdf import FPDF
+    from fpdf.fonts import SubsetMap, TTFFont
+
+    with _font_lock:
+        template = _font_templates.get(path)
+        if template is None:
+            with open(path, "rb") as fh:
+                raw = fh.read()
+            parsed = TTFFont(FPDF(), path, family, "")
+            # its fontTools object is not needed any more (each document opens its own): dropped, so
+            # that its ~16,000 glyph and metric objects do not slow every garbage collection
+            parsed.ttfont.close()
+            parsed.ttfont = parsed.subset = None
+            template = (parsed, raw)
+            _font_templates[path] = template
+    parsed, raw = template
+    font = copy.copy(parsed)
+    font.i = len(pdf.fonts) + 1
+    font.fontkey = family
+    # the glyphs keep the bounding boxes they were cut with: not recomputed (and recompiled) on writing
+    font.ttfont = ttLib.TTFont(io.BytesIO(raw), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+    font.desc = copy.copy(parsed.desc)
+    font.missing_glyphs = []
+    font.biggest_size_pt = 0
+    font._hbfont = None
+    font.subset = SubsetMap(font)
+    pdf.fonts[family] = font
+
+
 def _covered(text: str) -> bool:
     """Every character of the page is in the GB 2312 cut (the face's own words are)."""
     known = _primary_characters()
@@ -166,9 +214,9 @@ def render(data: dict[str, str], face: Face) -> bytes:
 
     pdf = FPDF(orientation="P", unit="mm", format="A4", enforce_compliance="PDF/A-3B")
     pdf.set_creation_date(dt.datetime.now(dt.UTC))
-    pdf.add_font(FONT, fname=FONT_PATH)
+    _add_font(pdf, FONT, FONT_PATH)
     if not _covered("".join(data.values()) + face.verify_url):
-        pdf.add_font(FONT_FULL, fname=FONT_FULL_PATH)
+        _add_font(pdf, FONT_FULL, FONT_FULL_PATH)
         pdf.set_fallback_fonts([FONT_FULL], exact_match=False)
     pdf.add_output_intent(OutputIntentSubType.PDFA, "sRGB IEC61966-2.1", "sRGB IEC61966-2.1",
                           "http://www.color.org", PDFICCProfile(contents=_srgb_profile(), n=3, alternate="DeviceRGB"),
@@ -267,6 +315,33 @@ def produce(data: dict[str, str], face: Face, key: SigningKey | None) -> bytes:
         raise WorkflowError(NOT_CONFIGURED)
     _signer(key)  # a missing or unreadable key is refused before drawing anything
     return sign(render(data, face), key)
+
+
+def produce_many(items: Iterable[tuple[str, dict[str, str], Face]], key: SigningKey, *,
+                 processes: int) -> Iterator[tuple[str, bytes]]:
+    """(name, data, face) → (name, signed PDF), in the order given: for a job of many (the .zip).
+
+    With ``processes`` > 1 the pages are drawn and signed in that many spawned processes (each keeps
+    its font map and signer warm), so a job uses the cores it is given; at most a few documents per
+    process are in flight, so memory stays flat however long the job. Stopping early (the caller
+    closes the iterator) cancels what was not started."""
+    if processes <= 1:
+        for name, data, face in items:
+            yield name, produce(data, face, key)
+        return
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque = deque()
+    try:
+        for name, data, face in items:
+            pending.append((name, pool.submit(produce, data, face, key)))
+            if len(pending) >= 4 * processes:
+                done_name, future = pending.popleft()
+                yield done_name, future.result()
+        while pending:
+            done_name, future = pending.popleft()
+            yield done_name, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --- checking an uploaded file ------------------------------------------------------------
