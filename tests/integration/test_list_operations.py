@@ -197,22 +197,23 @@ def test_the_certificate_library_offers_what_the_state_allows(session, login):
     province = user(session, "province")
     CERTIFICATE.fire(session, province, other, "cancel")
     _, listed = page(login("province"), f"/admin/certificate_library/?search={valid.number}")
-    assert listed.labels(valid.number) == ["详情", "注销", "作废"]
+    assert listed.labels(valid.number) == ["详情", "注销", "作废", "下载电子证书"]
     _, listed = page(login("province"), f"/admin/certificate_library/?search={other.number}")
     assert listed.labels(other.number) == ["详情", "激活", "作废"]
 
 
 def test_an_institution_sees_print_cancel_and_change_on_its_valid_certificates(session, login):
-    """003 §六.2 证书查看: 查看详情 注销 变更 (and 打印证书); an authority only reads."""
+    """003 §六.2 证书查看: 查看详情 注销 变更 (and 打印证书, 下载电子证书); an authority reads and
+    downloads."""
     valid = issued_certificates(session, "inst_jinan")[0]
     _, listed = page(login("inst_jinan"), f"/admin/certificate/?search={valid.number}")
-    assert listed.labels(valid.number) == ["查看详情", "打印证书", "注销", "变更"]
+    assert listed.labels(valid.number) == ["查看详情", "打印证书", "下载电子证书", "注销", "变更"]
     ops = {op["label"]: op["href"] for op in listed.row(valid.number)["ops"]}
     assert ops["变更"] == f"/admin/business_apply/change/?certificate_id={valid.id}"
     assert ops["打印证书"] == f"/admin/certificate/print/?id={valid.id}"
     _, authority = page(login("jinan"), f"/admin/certificate/?search={valid.number}")
-    assert authority.labels(valid.number) == ["查看详情"]
-    # a certificate no longer valid: nothing to file, nothing to print
+    assert authority.labels(valid.number) == ["查看详情", "下载电子证书"]
+    # a certificate no longer valid: nothing to file, nothing to print, no electronic certificate
     CERTIFICATE.fire(session, user(session, "province"), valid, "cancel")
     _, listed = page(login("inst_jinan"), f"/admin/certificate/?search={valid.number}")
     assert listed.labels(valid.number) == ["查看详情"]

@@ -296,9 +296,11 @@ def test_code_only_transitions_are_never_offered_by_the_views(module_demo, sessi
 
 
 def test_the_certificate_view_offers_only_printing(module_demo, session):
-    """证书查看 changes no certificate status: its actions are the print-status table's."""
+    """证书查看 changes no certificate status: its actions are the print-status table's (and the
+    .zip of the selection's electronic certificates, issue 19)."""
     view = _views(module_demo)["certificate"]
-    assert {name for name, _ in view._actions} - {"delete"} == {"print", "wf_mark_printed", "wf_mark_unprinted"}
+    assert {name for name, _ in view._actions} - {"delete"} == {"print", "wf_mark_printed", "wf_mark_unprinted",
+                                                                "ecert_zip"}
     assert not view.can_delete
     with module_demo.test_request_context():
         login_user(user(session, "inst_jinan"))
