@@ -4,7 +4,9 @@ The saved PDF's signature is checked with endesive, independently of pyHanko (wh
 the hash of the signed bytes, the signature, and the signing certificate's chain to the demo CA
 (tests/signing.py's ``demo-ca.pem``) all hold; one byte flipped inside the signed range breaks the
 hash. Page 1 is rendered to test-artifacts/ecert-page1.png by pypdfium2, and the details page
-with its button to test-artifacts/ecert-details.png, so a person can look at both.
+with its button to test-artifacts/ecert-details.png, so a person can look at both. Then the file
+goes to 证书查询 › 电子证书核验 as a visitor would upload it: the original checks (the card masked),
+the tampered copy does not (test-artifacts/ecert-verify*.png).
 """
 
 from __future__ import annotations
@@ -105,3 +107,28 @@ def test_an_institution_downloads_a_signed_electronic_certificate(live_server, b
         assert image.width > 500 and image.height > 500
     finally:
         document.close()
+
+    # 证书查询 › 电子证书核验, as anyone would: the saved file checks, the tampered copy does not
+    page.goto(f"{base}/verify")
+    page.locator("#verify-tab-file").click()
+    expect(page).to_have_url(re.compile(r"/verify/file$"))
+    page.locator("#ecert-form input[type=file]").set_input_files(str(saved))
+    page.locator("#ecert-button").click()
+    expect(page.locator("#ecert-signature")).to_have_text("有效")
+    expect(page.locator("#ecert-unmodified")).to_have_text("未被修改")
+    expect(page.locator("#ecert-signer")).to_contain_text("演示用，非正式")
+    expect(page.locator("#verify-number")).to_have_text(NUMBER)
+    expect(page.locator("#verify-name")).to_have_text("李*")
+    expect(page.locator("body")).not_to_contain_text("370102197602270037")
+    page.screenshot(path=str(ARTIFACTS / "ecert-verify.png"), full_page=True)
+
+    copy = tmp_path / "改过的电子证书.pdf"
+    copy.write_bytes(tampered)
+    page.locator("#verify-again").click()
+    page.locator("#ecert-form input[type=file]").set_input_files(str(copy))
+    page.locator("#ecert-button").click()
+    expect(page.locator("#ecert-signature")).to_have_text("无效")
+    expect(page.locator("#ecert-unmodified")).to_have_text("已被修改")
+    expect(page.locator("#verify-error")).to_contain_text("签名后被修改")
+    expect(page.locator("#verify-number")).to_have_count(0)
+    page.screenshot(path=str(ARTIFACTS / "ecert-verify-tampered.png"), full_page=True)
