@@ -124,10 +124,13 @@ def naming() -> Naming:
     return _naming
 
 
-def issue(session: Session, certificates: Iterable[Certificate | int], *, now: datetime | None = None) -> int:
+def issue(session: Session, certificates: Iterable[Certificate | int], *, now: datetime | None = None,
+          first: bool = False) -> int:
     """A new current issue for each certificate (valid ones only), in bulk; returns how many.
 
-    Runs inside the transition's savepoint, so a refused approval leaves none behind."""
+    Runs inside the transition's savepoint, so a refused approval leaves none behind. ``first``:
+    issue 001 whatever is there, so that two first issues at once collide on the unique
+    (certificate, issue) instead of becoming 001 and 002."""
     naming = _naming
     ids = [c if isinstance(c, int) else c.id for c in certificates]
     if not ids:
@@ -144,10 +147,11 @@ def issue(session: Session, certificates: Iterable[Certificate | int], *, now: d
             .where(Certificate.id.in_(chunk), Certificate.status == CertificateStatus.valid)
         ).all()
         values = [
-            dict(certificate_id=cid, sequence=last + 1, issued_at=now,
+            dict(certificate_id=cid, sequence=sequence, issued_at=now,
                  identifier=make_identifier(naming.prefix, naming.department_code,
-                                            licence_type(has_levels), number, last + 1))
+                                            licence_type(has_levels), number, sequence))
             for cid, number, has_levels, last in rows
+            for sequence in (1 if first else last + 1,)
         ]
         if values:
             session.execute(insert(ElectronicCertificate), values)
@@ -199,7 +203,7 @@ def current(session: Session, certificate: Certificate) -> ElectronicCertificate
             .where(ElectronicCertificate.certificate_id == certificate.id)):
         try:
             with session.begin_nested():
-                issue(session, [certificate])
+                issue(session, [certificate], first=True)
         except IntegrityError:
             pass  # two first downloads at once: the other one's issue 001 is this one's too
         return session.scalars(
