@@ -17,11 +17,14 @@ No Flask here: callers pass the settings, the verification address and the rows.
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
 import datetime as dt
 import io
 import json
 import multiprocessing
 import os
+import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -38,6 +41,7 @@ FONTS = os.path.join(os.path.dirname(__file__), "fonts")
 FONT_PATH = os.path.join(FONTS, "NotoSansSC-Regular-GB2312.ttf")
 FONT_FULL_PATH = os.path.join(FONTS, "NotoSansSC-Regular-CJK.otf")
 FONT, FONT_FULL = "noto-sc", "noto-sc-full"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SIGNATURE_BYTES = 8192  # the CMS container: RSA-2048 signature, two certificates, signed attributes
 ATTACHMENT_NAME = "certificate.json"
 SIGNATURE_FIELD = "ElectronicCertificateSignature"
@@ -317,6 +321,18 @@ def produce(data: dict[str, str], face: Face, key: SigningKey | None) -> bytes:
     return sign(render(data, face), key)
 
 
+def _end_with_parent(parent: int) -> None:
+    """A drawing process ends with the job worker that started it, even one killed with SIGKILL
+    (which runs no clean-up): Linux's PR_SET_PDEATHSIG. Without it they wait for work forever."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux: the pool's own shutdown only
+        pass
+    if os.getppid() != parent:  # the worker died before the line above ran
+        os._exit(1)
+
+
 def produce_many(items: Iterable[tuple[str, dict[str, str], Face]], key: SigningKey, *,
                  processes: int) -> Iterator[tuple[str, bytes]]:
     """(name, data, face) → (name, signed PDF), in the order given: for a job of many (the .zip).
@@ -329,7 +345,8 @@ def produce_many(items: Iterable[tuple[str, dict[str, str], Face]], key: Signing
         for name, data, face in items:
             yield name, produce(data, face, key)
         return
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_end_with_parent, initargs=(os.getpid(),))
     pending: deque = deque()
     try:
         for name, data, face in items:

@@ -259,8 +259,11 @@ class Worker:
             return
         self._housekept = time.monotonic()
         try:
-            for job in self._write(reap, lease=self.settings.lease, max_attempts=self.settings.max_attempts):
-                logger.warning("job %s: worker %s stopped beating, %s", job.id, job.worker, job.status.value)
+            reaped = self._write(lambda session: [  # read before the commit expires the rows
+                (job.id, job.worker, job.status.value)
+                for job in reap(session, lease=self.settings.lease, max_attempts=self.settings.max_attempts)])
+            for job_id, worker, status in reaped:
+                logger.warning("job %s: worker %s stopped beating, %s", job_id, worker, status)
             self._write(expire)
         except Exception:  # a database hiccup must not end the worker
             logger.exception("job housekeeping failed")
