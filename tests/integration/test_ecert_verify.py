@@ -11,6 +11,7 @@ import io
 import logging
 import tracemalloc
 import zlib
+from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,6 +29,7 @@ from workflows import ecert, ecert_document
 from workflows import verification as rules
 from workflows.business import BUSINESS
 from workflows.certificate import CERTIFICATE
+from workflows.validators import make_id_number
 
 LONG_WINDOW = 10**9  # never crosses a window boundary during a test
 ENTERPRISE = "QY370101"
@@ -335,8 +337,20 @@ def change_name(session, cert):
                                       values={"new_name": "王新名"}))
 
 
-@pytest.mark.parametrize("event, label", [(cancel, "已注销"), (void, "已作废"), (change_name, "已变更，请以新证为准")],
-                         ids=["注销", "作废", "姓名变更"])
+def change_id_number(session, cert):
+    number = make_id_number("370203", date(1971, 5, 6), 88, cert.person.gender)
+    approve(session, make_application(session, "inst_jinan", "change", cert, fields=["id_number"],
+                                      values={"new_id_number": number}))
+
+
+def reissue(session, cert):
+    approve(session, make_application(session, "inst_jinan", "reissue", cert))
+
+
+@pytest.mark.parametrize("event, label", [
+    (cancel, "已注销"), (void, "已作废"), (reissue, "已作废"), (change_name, "已变更，请以新证为准"),
+    (change_id_number, "已变更，请以新证为准"),
+], ids=["注销", "作废", "补办", "姓名变更", "身份证号变更"])
 def test_an_earlier_file_says_it_is_no_longer_current(app, browser, session, event, label):
     cert = fresh_certificate(session)
     issued = current_issue(session, cert)
@@ -354,7 +368,10 @@ def test_an_earlier_file_says_it_is_no_longer_current(app, browser, session, eve
         assert resp.status_code == 200
         assert f"{label}</span>（{since}起）" in text, text
         assert cert.number in text and cert.person.id_number not in text
-        assert (rules.CHANGED_HINT in text) == (event is change_name)
+        assert (rules.CHANGED_HINT in text) == (event in (change_name, change_id_number))
+        if event is reissue:  # the new certificate's number, as 证书查询 names a reissue
+            [new] = cert.replaced_by
+            assert new.number in text
     answer = upload(browser, data).get_data(as_text=True)
     assert 'id="ecert-signature">有效' in answer and 'id="ecert-unmodified">未被修改' in answer
 
