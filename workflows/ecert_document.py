@@ -16,6 +16,7 @@ No Flask here: callers pass the settings, the verification address and the rows.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import ctypes
 import ctypes.util
@@ -28,7 +29,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -310,8 +311,19 @@ def sign(pdf: bytes, key: SigningKey, *, location: str | None = None) -> bytes:
         field_name=SIGNATURE_FIELD, md_algorithm="sha256", subfilter=fields.SigSeedSubFilter.PADES,
         reason="电子证书签发", location=location,
     )
-    out = signers.sign_pdf(writer, meta, signer=signer, bytes_reserved=SIGNATURE_BYTES)
+    out = _outside_event_loop(signers.sign_pdf, writer, meta, signer=signer, bytes_reserved=SIGNATURE_BYTES)
     return out.getvalue()
+
+
+def _outside_event_loop(call, *args, **kwargs):
+    """pyHanko's synchronous calls run ``asyncio.run``, which a thread whose event loop is running
+    refuses (an async server, Playwright's sync API in a test process): there, in a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(call, *args, **kwargs).result()
 
 
 def produce(data: dict[str, str], face: Face, key: SigningKey | None) -> bytes:
@@ -417,7 +429,7 @@ def check_file(data: bytes, roots: list, *, max_bytes: int) -> FileCheck:
     signature = signatures[-1]
     try:
         context = ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
-        status = validate_pdf_signature(signature, context)
+        status = _outside_event_loop(validate_pdf_signature, signature, context)
     except Exception as exc:  # noqa: BLE001
         return _refused(BOMB if _is_limit_error(exc) else UNREADABLE)
     from pyhanko.sign.validation.status import SignatureCoverageLevel

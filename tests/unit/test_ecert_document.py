@@ -4,6 +4,7 @@ files made in parallel processes."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -104,3 +105,15 @@ def test_many_in_two_processes_come_back_in_order_each_signed():
         check = doc.check_file(pdf, roots, max_bytes=1 << 20)
         assert check.genuine and check.identifier == values["licence_identifier"]
         assert values["holder_name"] in page_text(pdf)
+
+
+def test_signing_and_checking_work_where_an_event_loop_runs():
+    """pyHanko runs asyncio.run inside; from a thread whose loop is running (an async server,
+    Playwright's sync API in the test process) that is refused — the calls move to a thread there."""
+
+    async def inside():
+        pdf = doc.produce(data("钱七"), FACE, KEY)
+        return doc.check_file(pdf, doc.trust_roots(KEY), max_bytes=1 << 20)
+
+    check = asyncio.run(inside())
+    assert check.genuine, check.problem
