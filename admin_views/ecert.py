@@ -23,19 +23,19 @@ from flask import Flask, Response, abort, current_app, flash, redirect, request,
 from flask_admin import expose
 from flask_admin.actions import action
 from flask_admin.helpers import get_redirect_target
-from flask_login import current_user, login_user
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 from werkzeug.datastructures import MultiDict
 
-from admin_views.access import client_ip, registered_view
+from admin_views.access import client_ip
 from admin_views.ecert_keys import signing_key
+from admin_views.exporting import job_view, sign_in_owner
 from models import Batch, Certificate, Job, JobKind, User, db
-from models.base import format_local, local_today, read_only, utcnow
+from models.base import format_local, local_today, utcnow
 from models.certificate import CertificateStatus
 from workflows import NotFoundError, WorkflowError, ecert, ecert_document
 from workflows.audit import Kind, log
-from workflows.auth import login_refusal
 from workflows.jobs import enqueue
 from workflows.visibility import get_visible, load_visible, visible
 
@@ -237,22 +237,12 @@ def zip_handler(app: Flask):
     its own and drawn and signed after it, so the job never holds SQLite's write lock for long."""
 
     def run(claim, progress) -> tuple[str, str, int]:
-        with Session(read_only(db.engine)) as session:
-            job = session.get(Job, claim.job_id)
-            endpoint, arguments, owner_id = job.endpoint, job.arguments, job.owner_id
-        view = registered_view(endpoint, app)
-        if view is None or not isinstance(view, ElectronicZipMixin):
-            raise WorkflowError("该列表不支持下载电子证书")
+        view, arguments, owner_id = job_view(app, claim.job_id, lambda v: isinstance(v, ElectronicZipMixin),
+                                             "该列表不支持下载电子证书")
         args = MultiDict(parse_qsl(arguments, keep_blank_values=True))
         base = args.get("base") or "http://localhost/"
         with app.app_context(), app.test_request_context(f"{view.url}/", base_url=base):
-            owner = db.session.get(User, owner_id)
-            refused = login_refusal(owner)
-            if refused:
-                raise WorkflowError(f"无法下载电子证书：{refused}")
-            login_user(owner)
-            if not view.is_accessible():
-                raise WorkflowError("无权下载电子证书")
+            sign_in_owner(owner_id, view, refused="无法下载电子证书", denied="无权下载电子证书")
             key = signing_key()
             if key is None:
                 raise WorkflowError(ecert_document.NOT_CONFIGURED)

@@ -12,15 +12,17 @@ from urllib.parse import quote
 
 from flask import Response, abort, current_app, flash, g, redirect, request, url_for
 from flask_admin import expose
-from flask_login import current_user
+from flask_login import current_user, login_user
+from sqlalchemy.orm import Session
 from werkzeug.wsgi import wrap_file
 
-from admin_views.access import client_ip
+from admin_views.access import client_ip, registered_view
 from admin_views.listing import AtLeast
-from models import JobKind, db
-from models.base import local_today
+from models import Job, JobKind, User, db
+from models.base import local_today, read_only
 from workflows import WorkflowError
 from workflows.audit import Kind, log
+from workflows.auth import login_refusal
 from workflows.excel import write_xlsx
 from workflows.jobs import enqueue
 
@@ -171,3 +173,29 @@ class ExportMixin:
             return redirect(self.get_url(".index_view", **args.extra_args))
         flash(f"导出数据共 {int(count):,} 条，已加入导出队列，可在「我的导出」查看进度并下载", "success")
         return redirect(url_for("my_export.index_view", job=job.id))
+
+
+# -- what a job worker's handler does first --------------------------------------------------------
+def job_view(app, job_id: int, fits, unsupported: str):
+    """(view, arguments, owner id) of a job: the list view it was asked on (``fits(view)`` says it
+    can run this kind of job, else WorkflowError(``unsupported``)), read without a write lock."""
+    with Session(read_only(db.engine)) as session:
+        job = session.get(Job, job_id)
+        endpoint, arguments, owner_id = job.endpoint, job.arguments, job.owner_id
+    view = registered_view(endpoint, app)
+    if view is None or not fits(view):
+        raise WorkflowError(unsupported)
+    return view, arguments, owner_id
+
+
+def sign_in_owner(owner_id: int, view, *, refused: str, denied: str) -> User:
+    """A job runs as its owner, refused as the owner would be now (the account stopped or its
+    organization offline: ``refused``＋the reason; the screen no longer open to them: ``denied``)."""
+    owner = db.session.get(User, owner_id)
+    refusal = login_refusal(owner)
+    if refusal:
+        raise WorkflowError(f"{refused}：{refusal}")
+    login_user(owner)
+    if not view.is_accessible():
+        raise WorkflowError(denied)
+    return owner

@@ -22,21 +22,20 @@ import click
 from flask import Flask, current_app, flash, jsonify, redirect, request, url_for
 from flask.cli import with_appcontext
 from flask_admin import expose
-from flask_login import current_user, login_user
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from admin_views.access import client_ip, registered_view
+from admin_views.access import client_ip
 from admin_views.ecert import ZIP_MIMETYPE, zip_handler
-from admin_views.exporting import XLSX_MIMETYPE, file_response, temp_file_path
+from admin_views.exporting import XLSX_MIMETYPE, file_response, job_view, sign_in_owner, temp_file_path
 from admin_views.listing import AtLeast
 from admin_views.model_views import SecureModelView
-from models import Job, JobChunk, JobKind, JobStatus, User, db
+from models import Job, JobChunk, JobKind, JobStatus, db
 from models.base import SQLITE_BEGIN, read_only, utcnow
 from workflows import WorkflowError
 from workflows.audit import Kind, log
-from workflows.auth import login_refusal
 from workflows.jobs import Claim, Worker, WorkerSettings
 
 logger = logging.getLogger(__name__)
@@ -166,23 +165,13 @@ def export_handler(app: Flask):
     """The worker's handler for export jobs: (claim, progress) -> (download name, file path, rows)."""
 
     def run(claim: Claim, progress) -> tuple[str, str, int]:
-        with Session(read_only(db.engine)) as session:
-            job = session.get(Job, claim.job_id)
-            endpoint, arguments, owner_id = job.endpoint, job.arguments, job.owner_id
-        view = registered_view(endpoint, app)
-        if view is None or not getattr(view, "export_columns", None):
-            raise WorkflowError("该列表不支持导出")
+        view, arguments, owner_id = job_view(app, claim.job_id, lambda v: getattr(v, "export_columns", None),
+                                             "该列表不支持导出")
         # a fresh app context: its own database session, removed when the job ends
         with app.app_context(), app.test_request_context(f"{view.url}/", query_string=arguments):
             # only reads from here on: on SQLite a deferred transaction, so users keep writing
             db.session.connection(execution_options={SQLITE_BEGIN: "DEFERRED"})
-            owner = db.session.get(User, owner_id)
-            refusal = login_refusal(owner)
-            if refusal:
-                raise WorkflowError(f"无法导出：{refusal}")
-            login_user(owner)
-            if not view.is_accessible():
-                raise WorkflowError("无权导出该列表")
+            sign_in_owner(owner_id, view, refused="无法导出", denied="无权导出该列表")
             count, query = view.export_list()
             refusal = view.too_many_to_export(count)
             if refusal:

@@ -169,32 +169,30 @@ def verify():
     return render_template("verify/result.html", result=result)
 
 
-@bp.route("/verify/t/<token>")
-def by_token(token: str):
+def _qr_page(token: str, read_token, lookup, what: str, field: str):
+    """A QR code's page: the token counted as a lookup, its signed value looked up, the card."""
     allowed, wait = _allowed()
     if not allowed:
         return _too_many("number", wait)
-    number = rules.number_from_token(token, _secret())
-    result = rules.lookup_by_number(db.session, number) if number else None
-    current_app.logger.info("证书查询(二维码): number=%s matched=%s", number or "-", result is not None)
+    value = read_token(token, _secret())
+    result = lookup(db.session, value) if value else None
+    current_app.logger.info("证书查询(%s): %s=%s matched=%s", what, field, value or "-", result is not None)
     if result is None:
         return render_template("verify/invalid.html", message=BAD_TOKEN), 404
     return render_template("verify/result.html", result=result)
+
+
+@bp.route("/verify/t/<token>")
+def by_token(token: str):
+    """The QR code printed on a certificate (its number, signed)."""
+    return _qr_page(token, rules.number_from_token, rules.lookup_by_number, "二维码", "number")
 
 
 @bp.route("/verify/e/<token>")
 def by_ecert_token(token: str):
     """The QR code of an electronic certificate: the certificate's card and whether this issue of
     its electronic certificate is current (issue 19)."""
-    allowed, wait = _allowed()
-    if not allowed:
-        return _too_many("number", wait)
-    identifier = rules.identifier_from_token(token, _secret())
-    result = rules.lookup_by_identifier(db.session, identifier) if identifier else None
-    current_app.logger.info("证书查询(电子证书二维码): identifier=%s matched=%s", identifier or "-", result is not None)
-    if result is None:
-        return render_template("verify/invalid.html", message=BAD_TOKEN), 404
-    return render_template("verify/result.html", result=result)
+    return _qr_page(token, rules.identifier_from_token, rules.lookup_by_identifier, "电子证书二维码", "identifier")
 
 
 @bp.route("/verify/file", methods=["GET", "POST"])

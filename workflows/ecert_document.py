@@ -526,29 +526,31 @@ def make_demo_ca(directory: str, department: str, *, password: str) -> str:
     os.makedirs(directory, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{department[:20]}（演示）"),
-                         x509.NameAttribute(NameOID.COMMON_NAME, f"DEMO 电子证书根证书{DEMO_MARK}")])
+    def named(common_name: str):
+        return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{department[:20]}（演示）"),
+                          x509.NameAttribute(NameOID.COMMON_NAME, f"DEMO {common_name}{DEMO_MARK}")])
+
+    def key_usage(*, signs: bool):
+        return x509.KeyUsage(digital_signature=signs, content_commitment=signs, key_encipherment=False,
+                             data_encipherment=False, key_agreement=False, key_cert_sign=not signs,
+                             crl_sign=not signs, encipher_only=False, decipher_only=False)
+
+    ca_name = named("电子证书根证书")
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now)
           .not_valid_after(now + dt.timedelta(days=3650))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
-                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(key_usage(signs=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, f"{department[:20]}（演示）"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, f"DEMO 电子证书签名证书{DEMO_MARK}")])
+    name = named("电子证书签名证书")
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now)
             .not_valid_after(now + dt.timedelta(days=1825))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=True, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                                         crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(key_usage(signs=True), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
