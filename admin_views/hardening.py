@@ -68,6 +68,10 @@ def _bare_out_of_range(exc: OutOfRange):
 
 
 def _method_not_allowed(exc):
+    from admin_views import api
+
+    if api.is_api_request():
+        return api.problem(405, "该接口不支持这种请求方法")
     return render_template("error.html", code=405, message=MSG_METHOD), 405
 
 
