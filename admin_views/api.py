@@ -243,6 +243,9 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", PREFIX)
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    # 接口文档: Swagger UI from this app's own static files (templates/swagger_ui.html), never a CDN
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", (app.static_url_path or "/static") + "/swagger-ui/")
     api = ProblemApi(app, spec_kwargs={"info": {"description": "证书查询（公开）与机构数据交换接口。所有错误以 "
                                                               "application/problem+json 返回，detail 为中文说明。"}})
     api.register_blueprint(verify_blp)
