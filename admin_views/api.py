@@ -16,9 +16,10 @@ import http
 
 import marshmallow as ma
 from flask import Flask, current_app, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api, Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
+from admin_views.verify import count_lookup
 from models import db
 from workflows import verification as rules
 
@@ -183,12 +184,8 @@ class CertificateCardSchema(ma.Schema):
 
 def _allowed() -> None:
     """The same counter as 证书查询's page (one budget per address for pages and API)."""
-    from admin_views.verify import _allowed as count  # one rate limit: the page's
-
-    allowed, wait = count()
+    allowed, wait = count_lookup()
     if not allowed:
-        from flask_smorest import abort
-
         abort(429, message=TOO_MANY, headers={"Retry-After": str(wait)})
 
 
@@ -215,8 +212,6 @@ def verify_certificate(query):
     result = rules.lookup(db.session, number, query["name"])
     current_app.logger.info("证书查询(API): number=%s matched=%s", number, result is not None)
     if result is None:
-        from flask_smorest import abort
-
         abort(404, message=NOT_FOUND)
     return _card(result)
 
@@ -231,8 +226,6 @@ def verify_electronic(identifier: str):
     result = rules.lookup_by_identifier(db.session, identifier)
     current_app.logger.info("证书查询(API 证照标识): identifier=%s matched=%s", identifier[:100], result is not None)
     if result is None:
-        from flask_smorest import abort
-
         abort(404, message=NOT_FOUND_ECERT)
     return _card(result)
 

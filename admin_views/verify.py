@@ -86,7 +86,7 @@ def qr_code(number: str) -> Markup:
 # --- the pages ---------------------------------------------------------------------------
 
 
-def _allowed() -> tuple[bool, int]:
+def count_lookup() -> tuple[bool, int]:
     """Count this lookup for the client's address; (allowed, seconds until the window ends).
 
     The counter row is committed at once: a refused or failed lookup still counts.
@@ -156,7 +156,7 @@ def verify():
     form = VerifyForm()
     if not form.validate_on_submit():
         return _page("number", form=form)
-    allowed, wait = _allowed()
+    allowed, wait = count_lookup()
     if not allowed:
         return _too_many("number", wait)
     number = rules.normalize_number(form.number.data)
@@ -171,7 +171,7 @@ def verify():
 
 def _qr_page(token: str, read_token, lookup, what: str, field: str):
     """A QR code's page: the token counted as a lookup, its signed value looked up, the card."""
-    allowed, wait = _allowed()
+    allowed, wait = count_lookup()
     if not allowed:
         return _too_many("number", wait)
     value = read_token(token, _secret())
@@ -207,7 +207,7 @@ def check_upload():
     if not data:  # an empty file is not a lookup, like an empty form
         form.file.errors = [rules.EMPTY_FILE]
         return _page("file", form=form)
-    allowed, wait = _allowed()
+    allowed, wait = count_lookup()
     if not allowed:
         return _too_many("file", wait)
     try:
