@@ -15,16 +15,21 @@ from __future__ import annotations
 import http
 
 import marshmallow as ma
-from flask import Flask, current_app, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Api, Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
+from admin_views.access import client_ip
 from admin_views.verify import count_lookup
 from models import db
+from models.base import utcnow
+from workflows import apikeys, exchange
 from workflows import verification as rules
 
 PROBLEM = "application/problem+json"
 PREFIX = "/api/v1"
+SECURITY = "接口密钥"  # the OpenAPI security scheme of keyed endpoints (Authorization: Bearer csk_…)
+RATE_WINDOW = 60  # a key's rate limit is per minute
 
 # what each status means to a client, in Chinese (the ``title`` of a problem)
 TITLES = {
@@ -48,6 +53,18 @@ class ProblemSchema(ma.Schema):
 
 class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """flask-smorest's, with the blueprint's Chinese ``tag`` as the documentation's group name
+        (flask-smorest uses the Flask blueprint name, an identifier)."""
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][blp.name] = self
+        self._app.register_blueprint(blp, **options)
+        blp.register_views_in_doc(self, self._app, self.spec, name=blp.name, parameters=parameters)
+        for operations in self.spec._paths.values():  # noqa: SLF001 - apispec keeps no public setter
+            for operation in operations.values():
+                if isinstance(operation, dict) and operation.get("tags") == [blp.name]:
+                    operation["tags"] = [blp.tag]
+        self.spec.tag({"name": blp.tag, "description": blp.description})
 
     def _register_error_handlers(self):
         """The API's blueprints only (``api_blueprint``): the back office keeps its error pages."""
@@ -113,6 +130,10 @@ _MESSAGES = {
     "Not a valid string.": "应为字符串",
     "Not a valid integer.": "应为整数",
     "Field may not be null.": "不能为空",
+    "Not a valid datetime.": "应为日期时间（ISO 8601，如 2026-12-01T08:00:00+08:00）",
+    "Not a valid list.": "应为数组",
+    "Invalid input type.": "类型不正确",
+    "Not a valid boolean.": "应为 true 或 false",
 }
 
 
@@ -130,11 +151,80 @@ def _chinese(errors):
     return errors
 
 
-def api_blueprint(name: str, url_prefix: str, description: str) -> Blueprint:
+def api_blueprint(name: str, url_prefix: str, tag: str, description: str) -> Blueprint:
+    """A blueprint of the API: problem+json errors, no caching, and the key check of its keyed
+    endpoints (``keyed``) before anything reads the request, their 操作日志 row after."""
     blp = Blueprint(name, __name__, url_prefix=PREFIX + url_prefix, description=description)
+    blp.tag = tag
     blp.register_error_handler(HTTPException, handle_http_exception)
+    blp.before_request(_authenticate)
+    blp.after_request(_record_call)
     blp.after_request(_no_store)
     return blp
+
+
+def no_nul(value: str) -> None:
+    """PostgreSQL refuses NUL in text: a value holding one is refused before any query (422)."""
+    if "\x00" in value:
+        raise ma.ValidationError("不能包含空字符（\\u0000）")
+
+
+# -- keys --------------------------------------------------------------------------------------------------
+def keyed(blp: Blueprint, scope: str):
+    """An endpoint for API keys with ``scope``: checked by ``_authenticate``, documented as such."""
+
+    def decorator(func):
+        func.api_scope = scope
+        label = apikeys.scope_label(scope)
+        func = blp.alt_response(401, schema=ProblemSchema, content_type=PROBLEM,
+                                description="缺少接口密钥，或密钥无效、已吊销、已过期")(func)
+        func = blp.alt_response(403, schema=ProblemSchema, content_type=PROBLEM,
+                                description=f"接口密钥没有「{label}」数据范围")(func)
+        func = blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM,
+                                description="超出该接口密钥的每分钟调用上限")(func)
+        return blp.doc(security=[{SECURITY: []}])(func)
+
+    return decorator
+
+
+def _authenticate():
+    """Before a keyed endpoint reads anything: the key (401/403) and its rate limit (429). A call of
+    a known key is in 操作日志 whatever its answer (``_record_call``)."""
+    view = current_app.view_functions.get(request.endpoint)
+    scope = getattr(view, "api_scope", None)
+    if scope is None:
+        return None
+    g.api_rows = 0
+    try:
+        key = apikeys.authenticate(db.session, request.headers.get("Authorization"), scope)
+    except apikeys.KeyRefused as refused:
+        g.api_key = refused.key
+        headers = {"WWW-Authenticate": 'Bearer realm="api"'} if refused.code == 401 else None
+        return problem(refused.code, refused.message, headers=headers)
+    now = utcnow()
+    allowed = rules.hit(db.session, f"apikey:{key.id}", key.rate_limit, RATE_WINDOW, now)
+    db.session.commit()  # the counter at once: a refused or failed call still counts
+    g.api_key = key
+    if not allowed:
+        return problem(429, f"超出该接口密钥的调用上限（每分钟 {key.rate_limit} 次），请稍后再试",
+                       headers={"Retry-After": str(rules.retry_after(now, RATE_WINDOW))})
+    g.api_principal = apikeys.KeyPrincipal(key)
+    return None
+
+
+def _record_call(response):
+    key = g.pop("api_key", None)
+    if key is None:
+        return response
+    try:
+        db.session.rollback()  # nothing of a read-only call is left to write but this row
+        apikeys.record_call(db.session, key, request.method, request.path, g.get("api_rows", 0),
+                            response.status_code, ip=client_ip())
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - the answer stands; the failure is in the server's log
+        db.session.rollback()
+        current_app.logger.exception("接口调用: the operation-log row was not written")
+    return response
 
 
 def _no_store(response):
@@ -144,16 +234,18 @@ def _no_store(response):
 
 
 # -- public verification ---------------------------------------------------------------------------
-verify_blp = api_blueprint("api_verify", "/verify", "证书查询（公开，无需密钥）：与证书查询页面的回答相同，按来源地址限制频率")
+verify_blp = api_blueprint("api_verify", "/verify", "证书查询",
+                           "证书查询：按编号和姓名、按证照标识查询公开，无需密钥，与证书查询页面的回答相同，"
+                           "按来源地址限制频率；批量核验需要带「批量核验」范围的接口密钥")
 
 
 class VerifyQuery(ma.Schema):
     class Meta:
         unknown = ma.RAISE
 
-    number = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=rules.MAX_NUMBER_LENGTH),
-                              metadata={"description": "证书编号（15位）"})
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=rules.MAX_NAME_LENGTH),
+    number = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=rules.MAX_NUMBER_LENGTH),
+                                                       no_nul], metadata={"description": "证书编号（15位）"})
+    name = ma.fields.String(required=True, validate=[ma.validate.Length(min=1, max=rules.MAX_NAME_LENGTH), no_nul],
                             metadata={"description": "持证人姓名"})
 
 
@@ -229,6 +321,222 @@ def verify_electronic(identifier: str):
         abort(404, message=NOT_FOUND_ECERT)
     return _card(result)
 
+class BulkItemSchema(VerifyQuery):
+    pass
+
+
+class BulkQuery(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    items = ma.fields.List(ma.fields.Nested(BulkItemSchema), required=True,
+                           validate=ma.validate.Length(min=1, max=rules.MAX_BULK,
+                                                       error=f"一次最多核验 {rules.MAX_BULK} 条，至少 1 条"),
+                           metadata={"description": f"要核验的证书（证书编号和持证人姓名），1 到 {rules.MAX_BULK} 条"})
+
+
+class BulkResultSchema(ma.Schema):
+    number = ma.fields.String(metadata={"description": "请求中的证书编号（原样）"})
+    found = ma.fields.Boolean(metadata={"description": "是否查询到：编号不存在与姓名不符同样为 false"})
+    certificate = ma.fields.Nested(CertificateCardSchema, allow_none=True,
+                                   metadata={"description": "查询到时：与证书查询页面相同的证书信息（持证人脱敏）"})
+
+
+class BulkResponseSchema(ma.Schema):
+    results = ma.fields.List(ma.fields.Nested(BulkResultSchema),
+                             metadata={"description": "逐条结果，顺序与请求相同"})
+    found = ma.fields.Integer(metadata={"description": "查询到的条数"})
+
+
+@verify_blp.route("/bulk", methods=["POST"])
+@verify_blp.arguments(BulkQuery, location="json", unknown=ma.RAISE)
+@verify_blp.response(200, BulkResponseSchema)
+@keyed(verify_blp, "verify")
+def verify_bulk(body):
+    """批量核验：一次最多 1000 条证书编号和姓名（需要接口密钥）"""
+    items = body["items"]
+    found = rules.lookup_many(db.session, [(item["number"], item["name"]) for item in items])
+    results = [{"number": item["number"], "found": result is not None,
+                "certificate": _card(result) if result is not None else None}
+               for item, result in zip(items, found, strict=True)]
+    g.api_rows = sum(1 for result in found if result is not None)
+    return {"results": results, "found": g.api_rows}
+
+
+# -- data exchange (keys) -----------------------------------------------------------------------------------
+data_blp = api_blueprint(
+    "api_data", "", "数据交换",
+    "机构数据交换（需要接口密钥）：密钥所属机构的用户能看到的数据，只读。列表按 (updated_at, 内部序号) 顺序分页，"
+    "用 next_cursor 取下一页；增量同步时传 updated_since（建议取上次收到的最大 updated_at 再往前 5 分钟，"
+    "重复收到的记录按编号覆盖即可）。记录离开本机构可见范围（如持证人调往其他企业）时不会作为删除返回，"
+    "请定期做一次全量同步核对。")
+
+
+class PageQuery(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    limit = ma.fields.Integer(load_default=exchange.PAGE_DEFAULT, strict=False,
+                              validate=ma.validate.Range(min=1, max=exchange.PAGE_MAX,
+                                                         error=f"每页条数应在 1 到 {exchange.PAGE_MAX} 之间"),
+                              metadata={"description": f"每页条数，1 到 {exchange.PAGE_MAX}，默认 {exchange.PAGE_DEFAULT}"})
+    cursor = ma.fields.String(validate=[ma.validate.Length(max=500, error="游标过长"), no_nul],
+                              metadata={"description": "上一页返回的 next_cursor（原样传回）；第一页不传"})
+    updated_since = ma.fields.DateTime(metadata={"description": "只返回此时间及以后变更的记录（增量同步）；"
+                                                                "ISO 8601，不带时区时按北京时间"})
+
+
+class CertificateRecordSchema(ma.Schema):
+    number = ma.fields.String(metadata={"description": "证书编号"})
+    status = ma.fields.String(metadata={"description": "证书状态代码：valid 有效 / cancelled 已注销 / voided 已作废"})
+    status_label = ma.fields.String(metadata={"description": "证书状态（中文）"})
+    print_status = ma.fields.String(metadata={"description": "打印状态：unprinted 未打印 / printed 已打印"})
+    holder_name = ma.fields.String(metadata={"description": "持证人姓名"})
+    holder_id_number = ma.fields.String(metadata={"description": "持证人身份证号"})
+    employer = ma.fields.String(allow_none=True, metadata={"description": "工作单位（持证人当前的工作单位）"})
+    occupation_code = ma.fields.String(metadata={"description": "职业(工种)代码（3位）"})
+    occupation = ma.fields.String(metadata={"description": "职业(工种)"})
+    level_code = ma.fields.String(metadata={"description": "等级代码（1位，无等级为 0）"})
+    level = ma.fields.String(allow_none=True, metadata={"description": "等级（无等级时为空）"})
+    issuer_code = ma.fields.String(metadata={"description": "发证机构代码"})
+    issuer = ma.fields.String(metadata={"description": "发证机构"})
+    batch_code = ma.fields.String(allow_none=True, metadata={"description": "批次代码"})
+    issue_date = ma.fields.Date(metadata={"description": "发证日期"})
+    valid_until = ma.fields.Date(allow_none=True, metadata={"description": "有效期至（长期有效时为空）"})
+    replaces_number = ma.fields.String(allow_none=True, metadata={"description": "补办时：被替换（已作废）证书的编号"})
+    updated_at = ma.fields.DateTime(metadata={"description": "证书或持证人信息最近变更时间（北京时间，带时区）"})
+
+
+class RegistrationRecordSchema(ma.Schema):
+    registration_number = ma.fields.String(allow_none=True, metadata={"description": "注册证书编号"})
+    holder_name = ma.fields.String(metadata={"description": "注册人员姓名"})
+    holder_id_number = ma.fields.String(metadata={"description": "身份证号"})
+    enterprise_code = ma.fields.String(metadata={"description": "聘用企业代码"})
+    enterprise = ma.fields.String(metadata={"description": "聘用企业"})
+    specialty_code = ma.fields.String(metadata={"description": "注册专业代码"})
+    specialty = ma.fields.String(metadata={"description": "注册专业"})
+    kind = ma.fields.String(metadata={"description": "申报类型代码：initial 初始 / renewal 延续 / change 变更 / "
+                                                     "additional 增项"})
+    kind_label = ma.fields.String(metadata={"description": "申报类型（中文）"})
+    valid_until = ma.fields.Date(allow_none=True, metadata={"description": "注册有效期至"})
+    registered_at = ma.fields.DateTime(allow_none=True, metadata={"description": "准予注册时间"})
+    in_force = ma.fields.Boolean(metadata={"description": "是否为现行注册（false：已被延续、变更或增项注册取代）"})
+    updated_at = ma.fields.DateTime(metadata={"description": "注册或人员信息最近变更时间（北京时间，带时区）"})
+
+
+class BatchRecordSchema(ma.Schema):
+    code = ma.fields.String(metadata={"description": "批次代码"})
+    name = ma.fields.String(metadata={"description": "批次名称"})
+    institution_code = ma.fields.String(metadata={"description": "单位（培训机构）代码"})
+    institution = ma.fields.String(metadata={"description": "单位（培训机构）"})
+    status = ma.fields.String(metadata={"description": "批次状态代码：draft 待提交 / authority_review 审核中(主管部门) / "
+                                                       "province_review 审核中(省厅) / approved 审核通过 / rejected 审核不通过"})
+    status_label = ma.fields.String(metadata={"description": "批次状态（中文）"})
+    candidate_count = ma.fields.Integer(metadata={"description": "考生人数"})
+    created_at = ma.fields.DateTime(metadata={"description": "创建时间"})
+    submitted_at = ma.fields.DateTime(allow_none=True, metadata={"description": "提交审核时间"})
+    reviewed_at = ma.fields.DateTime(allow_none=True, metadata={"description": "最近审核时间"})
+    reject_reason = ma.fields.String(allow_none=True, metadata={"description": "审核不通过的原因"})
+    updated_at = ma.fields.DateTime(metadata={"description": "最近变更时间（北京时间，带时区）"})
+
+
+def _page_schema(name: str, record):
+    return type(name, (ma.Schema,), {
+        "items": ma.fields.List(ma.fields.Nested(record), metadata={"description": "本页记录"}),
+        "next_cursor": ma.fields.String(allow_none=True, metadata={"description": "下一页的游标；为空表示已是最后一页"}),
+    })
+
+
+CertificatePageSchema = _page_schema("CertificatePage", CertificateRecordSchema)
+RegistrationPageSchema = _page_schema("RegistrationPage", RegistrationRecordSchema)
+BatchPageSchema = _page_schema("BatchPage", BatchRecordSchema)
+
+
+def _page(collection: exchange.Collection, query: dict) -> dict:
+    principal = g.api_principal
+    bound = exchange.fingerprint(request.endpoint, principal.key.id, query.get("updated_since"))
+    try:
+        found = exchange.page(db.session, principal, collection, limit=query["limit"],
+                              since=query.get("updated_since"), cursor=query.get("cursor"), fingerprint=bound,
+                              secret=current_app.config["SECRET_KEY"])
+    except exchange.CursorError as refused:
+        abort(400, message=refused.message)
+    g.api_rows = len(found.items)
+    return {"items": found.items, "next_cursor": found.next_cursor}
+
+
+def _one(collection: exchange.Collection, key: str, missing: str) -> dict:
+    if "\x00" in key or len(key) > 64:
+        abort(404, message=missing)
+    record = exchange.one(db.session, g.api_principal, collection, key)
+    if record is None:
+        abort(404, message=missing)
+    g.api_rows = 1
+    return record
+
+
+NO_CERTIFICATE = "未找到该证书：编号不存在，或不在本机构可见的范围内"
+NO_REGISTRATION = "未找到该注册人员：注册证书编号不存在，或不在本机构可见的范围内"
+NO_BATCH = "未找到该批次：批次代码不存在，或不在本机构可见的范围内"
+_NOT_VISIBLE = "不存在与不可见回答相同"
+
+
+@data_blp.route("/certificates")
+@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
+@data_blp.response(200, CertificatePageSchema)
+@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
+@keyed(data_blp, "certificates")
+def certificates(query):
+    """证书列表（本机构可见的证书，分页，可增量同步）"""
+    return _page(exchange.CERTIFICATES, query)
+
+
+@data_blp.route("/certificates/<number>")
+@data_blp.response(200, CertificateRecordSchema)
+@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
+@keyed(data_blp, "certificates")
+def certificate(number: str):
+    """按证书编号取一张证书"""
+    return _one(exchange.CERTIFICATES, number, NO_CERTIFICATE)
+
+
+@data_blp.route("/registered-persons")
+@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
+@data_blp.response(200, RegistrationPageSchema)
+@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
+@keyed(data_blp, "registrations")
+def registered_persons(query):
+    """注册人员列表（准予注册的记录，含已被取代的，分页，可增量同步）"""
+    return _page(exchange.REGISTRATIONS, query)
+
+
+@data_blp.route("/registered-persons/<registration_number>")
+@data_blp.response(200, RegistrationRecordSchema)
+@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
+@keyed(data_blp, "registrations")
+def registered_person(registration_number: str):
+    """按注册证书编号取一条注册人员记录"""
+    return _one(exchange.REGISTRATIONS, registration_number, NO_REGISTRATION)
+
+
+@data_blp.route("/batches")
+@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
+@data_blp.response(200, BatchPageSchema)
+@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
+@keyed(data_blp, "batches")
+def batches(query):
+    """批次状态列表（本机构可见的批次，分页，可增量同步）"""
+    return _page(exchange.BATCHES, query)
+
+
+@data_blp.route("/batches/<code>")
+@data_blp.response(200, BatchRecordSchema)
+@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
+@keyed(data_blp, "batches")
+def batch(code: str):
+    """按批次代码取一个批次的状态"""
+    return _one(exchange.BATCHES, code, NO_BATCH)
+
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("API_TITLE", "建设行业人员证书管理 API")
@@ -241,7 +549,16 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("OPENAPI_SWAGGER_UI_URL", (app.static_url_path or "/static") + "/swagger-ui/")
     api = ProblemApi(app, spec_kwargs={"info": {"description": "证书查询（公开）与机构数据交换接口。所有错误以 "
                                                               "application/problem+json 返回，detail 为中文说明。"}})
+    api.spec.components.security_scheme(SECURITY, {
+        "type": "http", "scheme": "bearer",
+        "description": "机构的接口密钥（系统管理 › 接口密钥 新建，只显示一次）：Authorization: Bearer csk_…"})
     api.register_blueprint(verify_blp)
+    api.register_blueprint(data_blp)
+
+
+# keyed calls carry their key in a header, never a cookie: no cross-site request can make one, so
+# these are exempt from CSRF (admin_views.init_app); the API reads no session
+KEY_BLUEPRINTS = (verify_blp, data_blp)
 
 
 def is_api_request() -> bool:

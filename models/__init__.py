@@ -4,6 +4,8 @@ Importing this package imports every model so that Alembic and ``db.create_all``
 whole schema.
 """
 
+from models import changes  # noqa: E402,F401  - updated_at for the API's incremental sync
+from models.apikey import ApiKey
 from models.attachment import Attachment, AttachmentKind
 from models.audit import AuditLog, Message, TransitionLog
 from models.base import Base, db
@@ -55,6 +57,7 @@ __all__ = [
     "TransitionLog", "AuditLog", "Message",
     "Attachment", "AttachmentKind",
     "RateLimitHit",
+    "ApiKey",
     "ElectronicCertificate", "ElectronicEnd",
     "Job", "JobChunk", "JobKind", "JobStatus", "IN_FLIGHT",
     "AccountRequest", "AccountKind", "AccountStatus", "EnterpriseChange", "EnterpriseChangeKind",

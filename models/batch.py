@@ -49,7 +49,8 @@ class Batch(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     submitted_at: Mapped[datetime | None] = mapped_column(index=True)
     reviewed_at: Mapped[datetime | None] = mapped_column()
-    updated_at: Mapped[datetime | None] = mapped_column()
+    # when the batch last changed (models.changes stamps every flush that changes it): the API's sync
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
     institution = relationship("Organization", foreign_keys=[institution_id])
@@ -98,3 +99,4 @@ class Candidate(db.Model):
 
 Index("ix_batch_institution_status", Batch.institution_id, Batch.status)
 Index("ix_batch_authority_status", Batch.authority_id, Batch.status)
+Index("ix_batch_changed", Batch.updated_at, Batch.id)  # the API's sync pages

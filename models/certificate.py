@@ -56,6 +56,8 @@ class Certificate(db.Model):
     # set by the province's approval (workflows.business), never cleared.
     business_print_application_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_application.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # when the certificate or its holder last changed (models.changes): the API's incremental sync
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
     person = relationship("Person", backref="certificates")
@@ -118,6 +120,9 @@ class NumberSegment(db.Model):
 # PostgreSQL walks the primary key backwards hoping to meet the issuer's rows soon — for a small
 # institution that is the whole table (issue 7: 77 ms for a first page of 25 certificates).
 Index("ix_certificate_issuer_recent", Certificate.issuer_id, Certificate.id)
+# the API's sync pages (issue 20): keyset on (updated_at, id), for the province and for an institution
+Index("ix_certificate_changed", Certificate.updated_at, Certificate.id)
+Index("ix_certificate_issuer_changed", Certificate.issuer_id, Certificate.updated_at, Certificate.id)
 Index("ix_certificate_issuer_status", Certificate.issuer_id, Certificate.status, Certificate.id)
 Index("ix_certificate_authority_recent", Certificate.authority_id, Certificate.id)
 Index("ix_certificate_authority_status", Certificate.authority_id, Certificate.status, Certificate.id)

@@ -224,6 +224,8 @@ class Registration(db.Model):
     reported_at: Mapped[datetime | None] = mapped_column()
     ministry_at: Mapped[datetime | None] = mapped_column(index=True)
     decided_at: Mapped[datetime | None] = mapped_column()
+    # when the registration or its person last changed (models.changes): the API's incremental sync
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     version: Mapped[int] = mapped_column(default=1)
 
     person = relationship("Person")
@@ -242,6 +244,7 @@ class Registration(db.Model):
 
 
 Index("ix_registration_enterprise_status", Registration.enterprise_id, Registration.status)
+Index("ix_registration_changed", Registration.updated_at, Registration.id)  # the API's sync pages
 # one declaration in progress per person and specialty, enforced by the database so two
 # simultaneous 申报 cannot both pass the check in workflows.registration.declare
 _OPEN_DECLARATION = Registration.status.in_(

@@ -27,6 +27,7 @@ class Kind(StrEnum):
     UPLOAD = "upload"
     BATCH_CREATE = "batch_create"
     CANDIDATE_MARK = "candidate_mark"
+    API = "api"  # a call with an API key (issue 20)
 
     @property
     def label(self) -> str:
@@ -37,6 +38,7 @@ _KIND_LABELS = {
     Kind.LOGIN_OK: "登录成功", Kind.LOGIN_FAIL: "登录失败", Kind.LOGOUT: "退出", Kind.PASSWORD: "密码",
     Kind.TRANSITION: "审核流转", Kind.EDIT: "编辑", Kind.DATA_FIX: "数据维护", Kind.EXPORT: "导出",
     Kind.DOWNLOAD: "下载", Kind.UPLOAD: "上传", Kind.BATCH_CREATE: "创建批次", Kind.CANDIDATE_MARK: "标记考生",
+    Kind.API: "接口调用",
 }
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from models import (
     AccountRequest,
     Anomaly,
+    ApiKey,
     Attachment,
     AuditLog,
     Batch,
@@ -215,6 +216,14 @@ def _job_clause(user):
     return Job.owner_id == (user.id if user is not None else None)
 
 
+def _api_key_clause(user):
+    """接口密钥 (issue 20): the province's all; an organization's, its own."""
+    org = _org(user)
+    if _is(user, OrgKind.province):
+        return true()
+    return ApiKey.organization_id == org.id if org is not None else false()
+
+
 # Objects that hang off another (logs, attachments) are visible when their owner is.
 OWNER_MODELS = {"batch": Batch, "certificate": Certificate, "organization": Organization, "person": Person,
                 "application": CertificateApplication, "account": AccountRequest,
@@ -272,6 +281,7 @@ RULES = {
     Anomaly: _anomaly_clause,
     TransitionLog: _transition_log_clause,
     Attachment: _attachment_clause,
+    ApiKey: _api_key_clause,
 }
 
 
