@@ -372,6 +372,18 @@ data_blp = api_blueprint(
     "请定期做一次全量同步核对。")
 
 
+class SinceField(ma.fields.DateTime):
+    """``updated_since``: any ISO 8601 time, read as the naive UTC the database holds (a time without
+    offset is Beijing time); one that has no UTC equivalent (year 1 in +08:00) is refused, not a 500."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return exchange.naive_utc(parsed)
+        except OverflowError:
+            raise ma.ValidationError("超出可用的时间范围") from None
+
+
 class PageQuery(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -382,7 +394,7 @@ class PageQuery(ma.Schema):
                               metadata={"description": f"每页条数，1 到 {exchange.PAGE_MAX}，默认 {exchange.PAGE_DEFAULT}"})
     cursor = ma.fields.String(validate=[ma.validate.Length(max=500, error="游标过长"), no_nul],
                               metadata={"description": "上一页返回的 next_cursor（原样传回）；第一页不传"})
-    updated_since = ma.fields.DateTime(metadata={"description": "只返回此时间及以后变更的记录（增量同步）；"
+    updated_since = SinceField(metadata={"description": "只返回此时间及以后变更的记录（增量同步）；"
                                                                 "ISO 8601，不带时区时按北京时间"})
 
 

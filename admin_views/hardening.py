@@ -48,9 +48,18 @@ def _holds_nul() -> bool:
     return False
 
 
+def _refused(code: int, message: str, api_message: str | None = None):
+    """The error page, or for the API's paths its problem+json (issue 20)."""
+    from admin_views import api
+
+    if api.is_api_request():
+        return api.problem(code, api_message or message)
+    return render_template("error.html", code=code, message=message), code
+
+
 def _refuse_nul():
     if _holds_nul():
-        return render_template("error.html", code=400, message=MSG_NUL), 400
+        return _refused(400, MSG_NUL, "请求中包含空字符（\\u0000）等不允许的控制字符")
     return None
 
 
@@ -59,20 +68,16 @@ def _out_of_range(exc: StatementError):
     if not isinstance(getattr(exc, "orig", None), OutOfRange):
         raise exc
     db.session.rollback()
-    return render_template("error.html", code=404, message=MSG_NOT_FOUND), 404
+    return _refused(404, MSG_NOT_FOUND, "记录不存在")
 
 
 def _bare_out_of_range(exc: OutOfRange):
     db.session.rollback()
-    return render_template("error.html", code=404, message=MSG_NOT_FOUND), 404
+    return _refused(404, MSG_NOT_FOUND, "记录不存在")
 
 
 def _method_not_allowed(exc):
-    from admin_views import api
-
-    if api.is_api_request():
-        return api.problem(405, "该接口不支持这种请求方法")
-    return render_template("error.html", code=405, message=MSG_METHOD), 405
+    return _refused(405, MSG_METHOD, "该接口不支持这种请求方法")
 
 
 # -- security headers (README "Security headers") ------------------------------------------------

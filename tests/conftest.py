@@ -249,6 +249,34 @@ def browser(app):
 
 
 @pytest.fixture
+def contract(app):
+    """``contract(resp)``: the response is one the app's published OpenAPI document describes (status,
+    content type, body schema), checked by openapi-core, not by the code that wrote it (issue 20)."""
+    import json
+
+    from openapi_core import Config, OpenAPI
+    from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    document = app.test_client().get("/api/v1/openapi.json")
+    assert document.status_code == 200 and document.json["openapi"].startswith("3.")
+    # problem+json is JSON: openapi-core reads only application/json as JSON unless told
+    spec = OpenAPI.from_dict(document.json, config=Config(
+        extra_media_type_deserializers={"application/problem+json": json.loads}))
+
+    def check(resp):
+        # the request as openapi-core needs it (method, path, query): the served one's body is consumed
+        sent = resp.request
+        bare = Request(EnvironBuilder(path=sent.path, method=sent.method, query_string=sent.query_string.decode("latin-1"),
+                                      base_url=sent.host_url).get_environ())
+        spec.validate_response(WerkzeugOpenAPIRequest(bare), WerkzeugOpenAPIResponse(resp))
+        return resp
+
+    return check
+
+
+@pytest.fixture
 def login(app):
     """``login("jinan")`` → a signed-in Browser for that demo account."""
 
