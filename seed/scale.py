@@ -116,7 +116,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
               "created_by_id", "created_at", "submitted_at", "reviewed_at", "updated_at", "version"),
     "certificate": ("id", "number", "person_id", "occupation_id", "level_id", "issuer_id", "authority_id", "batch_id",
                     "issue_date", "valid_until", "status", "print_status", "printed_at", "printed_by_id",
-                    "endorsement_count", "replaces_id", "created_at", "version", "business_print_application_id"),
+                    "endorsement_count", "replaces_id", "created_at", "version", "business_print_application_id",
+                    "updated_at"),
     "candidate": ("id", "batch_id", "row_no", "name", "id_number", "gender", "birth_date", "phone", "employer_name",
                   "occupation_id", "level_id", "failed", "fail_note", "certificate_id"),
     "certificate_application": (
@@ -128,7 +129,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "registration": ("id", "kind", "status", "person_id", "enterprise_id", "declared_by_id", "specialty",
                      "explanation", "pre_registration", "qualification_no", "withdraw_requested_at", "reason",
                      "registration_number", "valid_until", "superseded_by_id", "created_at", "reported_at",
-                     "ministry_at", "decided_at", "version"),
+                     "ministry_at", "decided_at", "version", "updated_at"),
     "transition_log": ("id", "object_type", "object_id", "transition", "label", "from_state", "to_state", "actor_id",
                        "organization_id", "reason", "created_at"),
     "number_segment": ("id", "year", "region_code", "occupation_code", "level_code", "seg_index", "position",
@@ -664,7 +665,8 @@ class ScaleBuilder:
         self.buf["batch"].append((
             batch_id, f"{prefix}{self.batch_codes[prefix]:03d}",
             f"{local.year}年第{self.batch_no[(inst.id, local.year)]}期{trades}培训", inst.id, inst.authority_id, status,
-            candidates, reason, inst.user_id, ts(created), ts(submitted), ts(reviewed), None, 1 + steps))
+            candidates, reason, inst.user_id, ts(created), ts(submitted), ts(reviewed),
+            ts(reviewed or submitted or created), 1 + steps))
         return batch_id
 
     @staticmethod
@@ -718,7 +720,7 @@ class ScaleBuilder:
                 printed_at = printed_at if printed_at < self.now else None
             cert = [cert_id, numbers[row_no], person.id, pair.occupation_id, pair.level_id, inst.id, inst.authority_id,
                     batch_id, day(issued), None, "valid", "printed" if printed_at else "unprinted", ts(printed_at),
-                    inst.user_id if printed_at else None, 0, None, ts(approved), 1, None]
+                    inst.user_id if printed_at else None, 0, None, ts(approved), 1, None, ts(printed_at or approved)]
             self.buf["certificate"].append(cert)
             self.buf["candidate"].append((
                 self.ids.take("candidate"), batch_id, row_no, person.name, person.id_number, person.gender,
@@ -785,11 +787,11 @@ class ScaleBuilder:
                 kind = "cancel"
             self.application(rng, kind, cert, person, inst, pair, at)
         elif u < P_APPLICATION + P_PROVINCE_CANCEL:
-            cert[10], cert[17] = "cancelled", cert[17] + 1
+            cert[10], cert[17], cert[19] = "cancelled", cert[17] + 1, ts(at)
             self.log("certificate", cert[0], CERTIFICATE, "cancel", "valid", "cancelled", self.province_user,
                      self.province.id, at, rng.choice(("持证人申请注销", "持证人已离开建筑行业", None)))
         else:
-            cert[10], cert[17] = "voided", cert[17] + 1
+            cert[10], cert[17], cert[19] = "voided", cert[17] + 1, ts(at)
             self.log("certificate", cert[0], CERTIFICATE, "void", "valid", "voided", self.province_user,
                      self.province.id, at, "证书信息录入错误，予以作废")
 
@@ -871,7 +873,7 @@ class ScaleBuilder:
         province = (self.province_user, self.province.id)
         if kind == "change":
             cert[14] += 1  # 签注
-            cert[17] += 1
+            cert[17], cert[19] = cert[17] + 1, ts(at)
             if fields == "name":
                 person.name = new_name
                 cert[18] = app_id  # 业务打印 lists it
@@ -883,7 +885,7 @@ class ScaleBuilder:
                 person.employer, person.employer_name, person.changed_at = new_employer, None, at
             return None
         if kind == "cancel":
-            cert[10], cert[17] = "cancelled", cert[17] + 1
+            cert[10], cert[17], cert[19] = "cancelled", cert[17] + 1, ts(at)
             self.log("certificate", cert[0], CERTIFICATE, "cancel_by_application", "valid", "cancelled", *province, at,
                      explanation)
             return None
@@ -894,9 +896,9 @@ class ScaleBuilder:
         self.buf["certificate"].append([
             new_id, number, person.id, pair.occupation_id, pair.level_id, inst.id, inst.authority_id, cert[7],
             day(issued), None, "valid", "printed" if printed_at else "unprinted", ts(printed_at),
-            inst.user_id if printed_at else None, 0, cert[0], ts(at), 1, app_id])
+            inst.user_id if printed_at else None, 0, cert[0], ts(at), 1, app_id, ts(printed_at or at)])
         self.made += 1
-        cert[10], cert[17] = "voided", cert[17] + 1
+        cert[10], cert[17], cert[19] = "voided", cert[17] + 1, ts(at)
         self.log("certificate", cert[0], CERTIFICATE, "void_for_reissue", "valid", "voided", *province, at,
                  f"补办，新证书编号 {number}")
         return new_id
@@ -927,7 +929,7 @@ class ScaleBuilder:
             return
         renewal = self.declaration(rng, person, user_id, "renewal", specialty, renewed)
         if renewal[2] == "approved":
-            initial[14] = renewal[0]
+            initial[14], initial[20] = renewal[0], renewal[20]  # superseded when the renewal was approved
 
     def declaration(self, rng: random.Random, person: Holder, user_id: int, kind: str, specialty: str,
                     created: datetime) -> list:
@@ -986,7 +988,8 @@ class ScaleBuilder:
                "申请初始注册" if kind == "initial" else "注册有效期即将届满",
                reported is not None and enterprise.qualification_no is None,
                enterprise.qualification_no if reported is not None else None, ts(withdraw), reason, number,
-               day(valid_until), None, ts(created), ts(reported), ts(ministry), ts(decided), 1 + steps]
+               day(valid_until), None, ts(created), ts(reported), ts(ministry), ts(decided), 1 + steps,
+               ts(decided or ministry or reported or created)]
         self.buf["registration"].append(row)
         return row
 

@@ -100,6 +100,8 @@ FIELD_LABELS = {
     "registration_number": "注册编号", "specialty": "注册专业", "enterprise": "聘用企业",
     "employer": "工作单位", "issuer": "发证机构", "qr_code": "二维码(证书查询)",
     "date_from": "开始日期", "date_to": "结束日期", "city": "城市(记录号)",
+    "key": "密钥编号", "endpoint": "接口", "method": "请求方法", "rows": "返回条数", "scopes": "数据范围",
+    "expires_on": "有效期至", "rate_limit": "每分钟调用上限", "organization": "所属机构",
 }
 # where a key means something else on a kind of row (a person's 「name」 is 姓名, an organization's 名称)
 FIELD_LABELS_BY_OBJECT = {
@@ -109,6 +111,7 @@ FIELD_LABELS_BY_OBJECT = {
     "organization": {"name": "名称", "phone": "联系电话"},
     "batch": {"name": "姓名"},  # a batch's log rows are about its candidates (新增/修改考生)
     "print_format": {"name": "姓名", "number": "证书编号"},  # the printed fields' positions
+    "api_key": {"name": "密钥名称", "status": "响应状态码"},  # 接口调用: the HTTP status of the answer
 }
 # the kinds of row a log row is about, as 操作日志 names them (object_type is the table's name)
 OBJECT_LABELS = {
@@ -116,6 +119,7 @@ OBJECT_LABELS = {
     "user_account": "用户", "job": "导出任务", "attachment": "附件", "registration": "注册申报",
     "certificate_application": "证书业务", "account_request": "注册申请", "enterprise_change": "企业信息变更",
     "anomaly": "申辩", "print_format": "证书格式", "number_segment": "证书号段", "message": "消息",
+    "api_key": "接口密钥",
 }
 
 
