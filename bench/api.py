@@ -55,7 +55,7 @@ from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import event, func, select
+from sqlalchemy import create_engine, event, func, select, text
 
 from app import create_app
 from models import Certificate, Organization, Person, User, db
@@ -144,7 +144,9 @@ def single_in_process(app, pairs, profile: bool = False) -> dict:
               "statements": [" ".join(s.split())[:160] for s in statements[:len(statements) // max(len(pairs), 1)]]}
     if profiler:
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(40)
+        stats = pstats.Stats(profiler, stream=out).sort_stats("cumulative")
+        stats.print_stats(12)  # the framework's frames, outermost first
+        stats.print_stats(r"^" + re.escape(str(Path(__file__).resolve().parent.parent)) + r"/(?!\.venv)", 25)
         result["profile"] = out.getvalue()
     return result
 
@@ -286,20 +288,31 @@ def cpu_seconds(pids) -> float:
     return total / TICKS
 
 
-def postgres_pids() -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/comm") as fh:
-                    if fh.read().strip() == "postgres":
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) jiffies of every core so far (/proc/stat): what else runs on the machine shows
+    in busy minus the groups measured."""
+    with open("/proc/stat") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
 
 
-def throughput(site: Http, pairs, threads: int, seconds: float, worker_pids: list[int], addresses: int = 1) -> dict:
+def postgres_pids(database: str) -> list[int]:
+    """The PostgreSQL backends serving this database (the web workers' pooled connections), not the
+    other clusters or databases of the machine; none for SQLite."""
+    if not database.startswith("postgresql"):
+        return []
+    engine = create_engine(database)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                          "AND pid <> pg_backend_pid()")).scalars())
+    finally:
+        engine.dispose()
+
+
+def throughput(site: Http, pairs, threads: int, seconds: float, worker_pids: list[int], addresses: int = 1,
+               database_pids: list[int] | None = None) -> dict:
     """``threads`` clients asking the public verification as fast as they can for ``seconds``."""
     latency, errors, limited, lock = [], [], [0], threading.Lock()
     deadline = [0.0]
@@ -333,8 +346,9 @@ def throughput(site: Http, pairs, threads: int, seconds: float, worker_pids: lis
     workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
     for t in workers:
         t.start()
-    groups = {"web workers": worker_pids, "PostgreSQL": postgres_pids(), "this client": [os.getpid()]}
+    groups = {"web workers": worker_pids, "PostgreSQL": database_pids or [], "this client": [os.getpid()]}
     before = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    busy_before = machine_busy()
     deadline[0] = time.monotonic() + seconds
     began = time.monotonic()
     start.wait()
@@ -342,6 +356,9 @@ def throughput(site: Http, pairs, threads: int, seconds: float, worker_pids: lis
         t.join()
     elapsed = time.monotonic() - began
     shares = {name: (cpu_seconds(pids) - before[name]) / elapsed for name, pids in groups.items()}
+    busy_after = machine_busy()
+    shares["the whole machine"] = ((busy_after[0] - busy_before[0]) / (busy_after[1] - busy_before[1])
+                                   * (os.cpu_count() or 1))
     return {"requests": len(latency), "seconds": elapsed, "rps": len(latency) / elapsed, "latency": latency,
             "errors": errors, "limited": limited[0], "cpu": shares}
 
@@ -426,7 +443,8 @@ def run(database: str, *, samples: int = 500, bulk_size: int = 1000, bulk_runs: 
               f"sum {sum(synced['cpu']) / 1000:.2f} s")
 
         # 4. served throughput
-        load = throughput(site, pairs[:samples], threads, served_seconds, worker_pids, addresses)
+        load = throughput(site, pairs[:samples], threads, served_seconds, worker_pids, addresses,
+                          postgres_pids(database))
         print(f"\n4. served: gunicorn {workers} sync workers, {threads} client threads"
               f"{f' from {addresses} addresses (X-Forwarded-For, PROXY_COUNT=1)' if addresses > 1 else ' from one address'}, "
               f"{load['seconds']:.1f} s: {load['requests']:,} requests, {load['rps']:.0f} requests/s; "
@@ -434,6 +452,10 @@ def run(database: str, *, samples: int = 500, bulk_size: int = 1000, bulk_runs: 
               f"errors {len(load['errors'])}, 429 {load['limited']}")
         print("   CPU (cores busy on average): " + ", ".join(f"{k} {v:.2f}" for k, v in load["cpu"].items())
               + f"; of {os.cpu_count()} cores")
+        per = load["per_request"] = {k: 1000 * v / max(load["rps"], 1e-9) for k, v in load["cpu"].items() if k != "the whole machine"}
+        print("   CPU per request: " + ", ".join(f"{k} {v:.1f} ms" for k, v in per.items())
+              + f"; {sum(per.values()):.1f} ms in all: {os.cpu_count()} free cores would serve about "
+              f"{1000 * (os.cpu_count() or 1) / max(sum(per.values()), 1e-9):.0f} requests/s")
         for line in sorted(set(load["errors"]))[:5]:
             print("   error:", line)
         traces = served.server_errors()
@@ -456,6 +478,8 @@ def run(database: str, *, samples: int = 500, bulk_size: int = 1000, bulk_runs: 
          f"{synced['seconds']:.2f} s, {synced['rows']:,} rows", synced["seconds"] <= TARGET_SYNC_S and rows_ok),
         (f"served verification, {workers} workers, {threads} threads", f"≥ {TARGET_RPS}/s, 0 errors",
          f"{load['rps']:.0f}/s, {len(load['errors'])} errors, {load['limited']} × 429", served_ok),
+        ("  at 2 free cores, from the CPU per request", "", f"≈ {2000 / max(sum(load['per_request'].values()), 1e-9):.0f}/s "
+         f"({sum(load['per_request'].values()):.1f} ms CPU each)", None),
     ]
     if bulk_size != 1000 or abs(expected - sync_target) > sync_target // 2:
         print(f"\n(note: bulk size {bulk_size}, synced {expected:,} rows: the targets are set for 1,000 and ~20,000)")
