@@ -45,6 +45,7 @@ import os
 import pstats
 import random
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -467,6 +468,7 @@ def run(database: str, *, samples: int = 500, bulk_size: int = 1000, bulk_runs: 
             print(f"   {len(traces)} tracebacks in the server's log; the first:\n{traces[0]}")
     finally:
         served.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # gunicorn's log and the SMS outbox
 
     single_p50 = percentile(single["wall"], 50)
     bulk_p50 = percentile(checked["wall"], 50)
