@@ -134,6 +134,8 @@ _MESSAGES = {
     "Not a valid list.": "应为数组",
     "Invalid input type.": "类型不正确",
     "Not a valid boolean.": "应为 true 或 false",
+    "Invalid JSON body.": "请求体不是有效的 JSON",
+    "Not a valid mapping type.": "应为 JSON 对象",
 }
 
 
@@ -249,6 +251,13 @@ class VerifyQuery(ma.Schema):
                             metadata={"description": "持证人姓名"})
 
 
+class NoQuery(ma.Schema):
+    """An endpoint that takes no query parameter: any is refused (422), as on the lists."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+
 class ElectronicSchema(ma.Schema):
     current = ma.fields.Boolean(metadata={"description": "该电子证书是否为当前有效的一份"})
     label = ma.fields.String(metadata={"description": "电子证书状态：有效 / 已注销 / 已作废 / 已变更，请以新证为准"})
@@ -275,7 +284,9 @@ class CertificateCardSchema(ma.Schema):
 
 
 def _allowed() -> None:
-    """The same counter as 证书查询's page (one budget per address for pages and API)."""
+    """The same counter as 证书查询's page (one budget per address for pages and API). Called after
+    the lookup, before anything of it is answered: the lookup's read and the counter's write are one
+    transaction and one commit (bench/api.py: a commit and a transaction less per call)."""
     allowed, wait = count_lookup()
     if not allowed:
         abort(429, message=TOO_MANY, headers={"Retry-After": str(wait)})
@@ -299,9 +310,9 @@ def _card(result: rules.VerificationResult) -> dict:
 @verify_blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM, description="查询过于频繁")
 def verify_certificate(query):
     """按证书编号和持证人姓名查询证书（与证书查询页面相同）"""
-    _allowed()
     number = rules.normalize_number(query["number"])
     result = rules.lookup(db.session, number, query["name"])
+    _allowed()
     current_app.logger.info("证书查询(API): number=%s matched=%s", number, result is not None)
     if result is None:
         abort(404, message=NOT_FOUND)
@@ -309,13 +320,14 @@ def verify_certificate(query):
 
 
 @verify_blp.route("/electronic/<identifier>")
+@verify_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
 @verify_blp.response(200, CertificateCardSchema)
 @verify_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description="未查询到该电子证书")
 @verify_blp.alt_response(429, schema=ProblemSchema, content_type=PROBLEM, description="查询过于频繁")
-def verify_electronic(identifier: str):
+def verify_electronic(_query, identifier: str):
     """按电子证书的证照标识查询（证照标识带校验位，错误的标识不查询数据库）"""
-    _allowed()
     result = rules.lookup_by_identifier(db.session, identifier)
+    _allowed()
     current_app.logger.info("证书查询(API 证照标识): identifier=%s matched=%s", identifier[:100], result is not None)
     if result is None:
         abort(404, message=NOT_FOUND_ECERT)
@@ -351,6 +363,7 @@ class BulkResponseSchema(ma.Schema):
 @verify_blp.route("/bulk", methods=["POST"])
 @verify_blp.arguments(BulkQuery, location="json", unknown=ma.RAISE)
 @verify_blp.response(200, BulkResponseSchema)
+@verify_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="请求体不是有效的 JSON")
 @keyed(verify_blp, "verify")
 def verify_bulk(body):
     """批量核验：一次最多 1000 条证书编号和姓名（需要接口密钥）"""
@@ -504,10 +517,11 @@ def certificates(query):
 
 
 @data_blp.route("/certificates/<number>")
+@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
 @data_blp.response(200, CertificateRecordSchema)
 @data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
 @keyed(data_blp, "certificates")
-def certificate(number: str):
+def certificate(_query, number: str):
     """按证书编号取一张证书"""
     return _one(exchange.CERTIFICATES, number, NO_CERTIFICATE)
 
@@ -523,10 +537,11 @@ def registered_persons(query):
 
 
 @data_blp.route("/registered-persons/<registration_number>")
+@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
 @data_blp.response(200, RegistrationRecordSchema)
 @data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
 @keyed(data_blp, "registrations")
-def registered_person(registration_number: str):
+def registered_person(_query, registration_number: str):
     """按注册证书编号取一条注册人员记录"""
     return _one(exchange.REGISTRATIONS, registration_number, NO_REGISTRATION)
 
@@ -542,10 +557,11 @@ def batches(query):
 
 
 @data_blp.route("/batches/<code>")
+@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
 @data_blp.response(200, BatchRecordSchema)
 @data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
 @keyed(data_blp, "batches")
-def batch(code: str):
+def batch(_query, code: str):
     """按批次代码取一个批次的状态"""
     return _one(exchange.BATCHES, code, NO_BATCH)
 

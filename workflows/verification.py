@@ -121,15 +121,11 @@ def lookup(session: Session, number: object, name: object) -> VerificationResult
     """The card for a certificate ``number`` whose holder is currently called ``name``.
 
     Exact matches only (the number is the unique index; the name is compared after
-    normalising both sides). A wrong name and an unknown number both give None.
+    normalising both sides). A wrong name and an unknown number both give None. The same
+    query as 批量核验's, for one number (columns, not the ORM's objects: the public API's
+    hot path).
     """
-    wanted = normalize_name(name)
-    if not wanted or len(wanted) > MAX_NAME_LENGTH:
-        return None
-    certificate = _certificate(session, number)
-    if certificate is None or normalize_name(certificate.person.name) != wanted:
-        return None
-    return _result(session, certificate)
+    return lookup_many(session, [(number, name)])[0]
 
 
 MAX_BULK = 1000

@@ -342,5 +342,13 @@ def test_a_bulk_body_that_is_not_json_is_a_4xx_problem(api, session):
     _, token = make_key(session, "inst_jinan", scopes=["verify"])
     resp = api.client.post("/api/v1/verify/bulk", headers={"Authorization": f"Bearer {token}"}, data=b"\xff\xfe",
                            content_type="application/json")
-    assert 400 <= resp.status_code < 500 and resp.mimetype == PROBLEM
-    assert resp.json["detail"]
+    problem(api.contract(resp), 400, "参数")
+    assert resp.json["errors"] == {"json": ["请求体不是有效的 JSON"]}
+
+
+def test_an_item_takes_no_query_parameter(api, session):
+    _, token = make_key(session, "inst_jinan")
+    mine = session.scalars(select(Certificate.number).where(
+        Certificate.issuer_id == user(session, "inst_jinan").organization_id)).first()
+    body = problem(api.get(f"/api/v1/certificates/{mine}", token, query_string={"fields": "all"}), 422, "参数")
+    assert body["errors"]["query"]["fields"] == ["不支持的参数"]
