@@ -220,6 +220,7 @@ def init_app(app: Flask) -> None:
     )
     from admin_views import (
         accounts,
+        api_keys,
         appeals,
         batches,
         business,
@@ -252,6 +253,7 @@ def init_app(app: Flask) -> None:
     settings.register(admin)
     organizations.register(admin)
     users.register(admin)
+    api_keys.register(admin)
     logs.register(admin)
     statistics.register(admin)
     datafix.register(admin)

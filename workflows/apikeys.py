@@ -15,13 +15,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import false, select, true
+from sqlalchemy import false, func, select, true
 from sqlalchemy.orm import Session
 
-from models import ApiKey, Organization, OrgKind, OrgStatus, Role
-from models.base import local_day_start, local_today, utcnow
+from models import ApiKey, AuditLog, Organization, OrgKind, OrgStatus, Role
+from models.base import PROVINCE_TZ, local_day_start, local_today, utcnow
 from models.user import Permission
 from workflows import FormErrors, WorkflowError
 from workflows.audit import Kind, log
@@ -242,3 +242,28 @@ def record_call(session: Session, key: ApiKey, method: str, endpoint: str, rows:
         f"接口调用 {method} {endpoint[:200]}：{status}，{rows} 条（密钥「{key.name}」{key.key_id}）",
         obj=key, ip=ip, username=f"接口密钥 {key.key_id}",
         detail={"key": key.key_id, "endpoint": endpoint[:300], "method": method, "rows": rows, "status": status})
+
+
+# -- a key's calls, as 操作日志 holds them (record_call) ---------------------------------------------------------
+def _calls_of(ids):
+    return (AuditLog.object_type == ApiKey.__tablename__, AuditLog.object_id.in_(ids), AuditLog.kind == Kind.API)
+
+
+def last_calls(session: Session, key_ids) -> dict[int, datetime]:
+    """最近调用 of each of ``key_ids`` (a list page's keys), in one grouped query: {key id: time}."""
+    ids = sorted({int(i) for i in key_ids if i is not None})
+    if not ids:
+        return {}
+    stmt = select(AuditLog.object_id, func.max(AuditLog.created_at)).where(*_calls_of(ids)).group_by(AuditLog.object_id)
+    return {key_id: at for key_id, at in session.execute(stmt)}
+
+
+def recent_calls(session: Session, key: ApiKey, limit: int = 20) -> list[AuditLog]:
+    """The newest ``limit`` calls made with ``key`` (its 操作日志 rows of kind 接口调用), newest first."""
+    stmt = select(AuditLog).where(*_calls_of([key.id])).order_by(AuditLog.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def valid_through(key: ApiKey) -> date:
+    """有效期至: the Beijing day a key is valid through (``expires_at`` is the instant the next one begins)."""
+    return (key.expires_at.replace(tzinfo=UTC).astimezone(PROVINCE_TZ) - timedelta(microseconds=1)).date()
