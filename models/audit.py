@@ -55,7 +55,8 @@ class AuditLog(db.Model):
     organization = relationship("Organization")
 
 
-Index("ix_audit_log_object", AuditLog.object_type, AuditLog.object_id)  # a record's own history (数据维护)
+# a record's own history (数据维护), newest first; an API key's calls (接口密钥's 最近调用, read backwards)
+Index("ix_audit_log_object", AuditLog.object_type, AuditLog.object_id, AuditLog.id)
 
 
 class Message(db.Model):

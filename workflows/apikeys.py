@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import false, func, select, true
+from sqlalchemy import false, select, true
 from sqlalchemy.orm import Session
 
 from models import ApiKey, AuditLog, Organization, OrgKind, OrgStatus, Role
@@ -254,8 +254,13 @@ def last_calls(session: Session, key_ids) -> dict[int, datetime]:
     ids = sorted({int(i) for i in key_ids if i is not None})
     if not ids:
         return {}
-    stmt = select(AuditLog.object_id, func.max(AuditLog.created_at)).where(*_calls_of(ids)).group_by(AuditLog.object_id)
-    return {key_id: at for key_id, at in session.execute(stmt)}
+    # the newest call of each key, read backwards along ix_audit_log_object (type, id, row id) and stopping
+    # at the first: a key called 600 times a minute has ~860,000 rows a day, none of them read
+    newest = (select(AuditLog.created_at).where(AuditLog.object_type == ApiKey.__tablename__,
+                                                AuditLog.object_id == ApiKey.id, AuditLog.kind == Kind.API)
+              .order_by(AuditLog.id.desc()).limit(1).correlate(ApiKey).scalar_subquery())
+    stmt = select(ApiKey.id, newest).where(ApiKey.id.in_(ids))
+    return {key_id: at for key_id, at in session.execute(stmt) if at is not None}
 
 
 def recent_calls(session: Session, key: ApiKey, limit: int = 20) -> list[AuditLog]:

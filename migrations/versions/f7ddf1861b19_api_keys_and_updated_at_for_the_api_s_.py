@@ -39,6 +39,9 @@ def upgrade():
     )
     with op.batch_alter_table('api_key', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_api_key_organization_id'), ['organization_id'], unique=False)
+    # a key's calls newest first (接口密钥's 最近调用): the record-history index gains the row id
+    op.drop_index('ix_audit_log_object', table_name='audit_log')
+    op.create_index('ix_audit_log_object', 'audit_log', ['object_type', 'object_id', 'id'], unique=False)
 
     # issue 20: updated_at of what the API syncs — added empty, filled from what each row knows, then required
     op.add_column('certificate', sa.Column('updated_at', sa.DateTime(), nullable=True))
@@ -63,6 +66,8 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_audit_log_object', table_name='audit_log')
+    op.create_index('ix_audit_log_object', 'audit_log', ['object_type', 'object_id'], unique=False)
     with op.batch_alter_table('registration', schema=None) as batch_op:
         batch_op.drop_index('ix_registration_changed')
         batch_op.drop_column('updated_at')
