@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
+from datetime import date
 
 from flask_admin.contrib.sqla import ModelView
 from sqlalchemy import event, select
@@ -88,6 +89,16 @@ def check_list_queries(app, login, session):
     for title in ("证书库", "操作日志"):
         enqueue(session, user(session, "province"), kind=JobKind.export, title=title, endpoint="certificate_library",
                 arguments="", total=6_000, limit=3)
+    # 接口密钥: the demo has none; two (one of them called, so 最近调用 has a value to show)
+    from werkzeug.datastructures import MultiDict
+
+    from workflows import apikeys
+
+    for owner in ("inst_jinan", "inst_qingdao"):
+        key, _ = apikeys.create_key(session, user(session, "province"), user(session, owner).organization,
+                                    MultiDict([("name", f"{owner} 对接"), ("scopes", "certificates"),
+                                               ("expires_on", "2099-01-01")]), today=date(2098, 6, 1))
+    apikeys.record_call(session, key, "GET", "/api/v1/certificates", 3, 200)
     session.commit()
     views = list_views(app)
     rows_seen: dict[str, int] = {}
