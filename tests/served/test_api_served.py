@@ -157,9 +157,17 @@ def expected(site, org: Org | None, scope: str) -> set:
     return {row[0] for row in site.rows(sql.replace("TRUE", "1 = 1"), o=o)}
 
 
-def probed_orgs(site) -> list[Org]:
+def probed_orgs(site, wide: bool = True) -> list[Org]:
     """Every active demo organization (codes not SC…), every authority and 省直所, and the largest of
-    the scale set: its three busiest institutions, the enterprises with most holders and registrations."""
+    the scale set: its three busiest institutions, the enterprises with most holders and registrations.
+    Not ``wide``: the demo's own organizations but the province, and two cities (the SQLite run — its
+    dialect is what differs; the rule and the data are PostgreSQL's run's, which keeps the test within
+    the suite's time)."""
+    if not wide:
+        rows = site.rows("SELECT id, code, kind, region_code FROM organization WHERE status = 'active' AND "
+                         "substr(code, 1, 2) <> 'SC' AND kind <> 'province' AND "
+                         "(kind <> 'authority' OR region_code IN ('370100', '370200'))")
+        return sorted({Org(*row) for row in rows}, key=lambda org: org.id)
     rows = site.rows("SELECT id, code, kind, region_code FROM organization WHERE status = 'active' AND "
                      "(substr(code, 1, 2) <> 'SC' OR kind IN ('province', 'ministry', 'authority', "
                      "'direct_institution', 'school'))")
@@ -210,9 +218,9 @@ def page_through(api: Api, token: str, path: str, limit: int = 1000, **params) -
 
 
 # -- 1. the access probe ----------------------------------------------------------------------------------
-def access_probe(site) -> tuple[list[str], dict]:
+def access_probe(site, wide: bool = True) -> tuple[list[str], dict]:
     api = Api(site.base)
-    orgs = probed_orgs(site)
+    orgs = probed_orgs(site, wide)
     keys = {org.id: make_key(site, org.id, org.scopes, name=f"probe {org.code}") for org in orgs}
     everything = {scope: expected(site, None, scope) for scope in DATA_SCOPES}
     sees = {(org.id, scope): expected(site, org, scope) for org in orgs for scope in org.scopes if scope in DATA_SCOPES}
@@ -305,12 +313,17 @@ def access_probe(site) -> tuple[list[str], dict]:
 def test_every_organizations_key_sees_exactly_its_rows(request, where):
     site = request.getfixturevalue(where)
     started = time.monotonic()
-    failures, stats = access_probe(site)
+    wide = where == "gunicorn_pg"
+    failures, stats = access_probe(site, wide)
     leaks = [f for f in failures if f.startswith("LEAK")]
     assert not failures, (f"{len(leaks)} leaks, {len(failures)} failures on {where} ({stats}):\n"
                           + "\n".join((leaks + [f for f in failures if not f.startswith('LEAK')])[:60]))
-    assert stats["orgs"] >= 50 and set(stats["kinds"]) == {k.value for k in OrgKind}, stats
-    assert stats["rows"] > 40_000 and stats["foreign"] > 400 and stats["forbidden"] > 50, stats
+    if wide:
+        assert stats["orgs"] >= 50 and set(stats["kinds"]) == {k.value for k in OrgKind}, stats
+        assert stats["rows"] > 40_000 and stats["foreign"] > 400 and stats["forbidden"] > 50, stats
+    else:
+        assert set(stats["kinds"]) == {k.value for k in OrgKind} - {"province"}, stats
+        assert stats["rows"] > 1_000 and stats["foreign"] > 50 and stats["forbidden"] > 10, stats
     assert not site.served.server_errors(), "\n\n".join(site.served.server_errors()[:3])
     print(f"access probe on {where}: {stats}, {time.monotonic() - started:.1f} s")
 
