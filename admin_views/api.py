@@ -319,7 +319,9 @@ def verify_certificate(query):
     return _card(result)
 
 
-@verify_blp.route("/electronic/<identifier>")
+@verify_blp.route("/electronic/<identifier>", parameters=[{
+    "in": "path", "name": "identifier", "schema": {"type": "string"},
+    "description": "证照标识（电子证书上印的，或其二维码中的），末位为校验位"}])
 @verify_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
 @verify_blp.response(200, CertificateCardSchema)
 @verify_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description="未查询到该电子证书")
@@ -500,70 +502,44 @@ def _one(collection: exchange.Collection, key: str, missing: str) -> dict:
     return record
 
 
-NO_CERTIFICATE = "未找到该证书：编号不存在，或不在本机构可见的范围内"
-NO_REGISTRATION = "未找到该注册人员：注册证书编号不存在，或不在本机构可见的范围内"
-NO_BATCH = "未找到该批次：批次代码不存在，或不在本机构可见的范围内"
 _NOT_VISIBLE = "不存在与不可见回答相同"
 
 
-@data_blp.route("/certificates")
-@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, CertificatePageSchema)
-@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
-@keyed(data_blp, "certificates")
-def certificates(query):
-    """证书列表（本机构可见的证书，分页，可增量同步）"""
-    return _page(exchange.CERTIFICATES, query)
+def _collection(path: str, item: str, item_label: str, collection: exchange.Collection, scope: str, page_schema,
+                record_schema, names: tuple[str, str], docs: tuple[str, str], missing: str) -> None:
+    """A collection's two endpoints: its list (keyset pages, ``updated_since``) and one row by its
+    number or code — a row outside the key's visibility answers like an absent one."""
+
+    def listing(query):
+        return _page(collection, query)
+
+    def one(_query, **key):
+        return _one(collection, key[item], missing)
+
+    for func, name, doc in ((listing, names[0], docs[0]), (one, names[1], docs[1])):
+        func.__name__, func.__qualname__, func.__doc__ = name, name, doc
+    listing = keyed(data_blp, scope)(data_blp.alt_response(
+        400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")(listing))
+    data_blp.route(path)(data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)(
+        data_blp.response(200, page_schema)(listing)))
+    one = keyed(data_blp, scope)(data_blp.alt_response(
+        404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)(one))
+    described = [{"in": "path", "name": item, "description": item_label, "schema": {"type": "string"}}]
+    data_blp.route(f"{path}/<{item}>", parameters=described)(data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)(
+        data_blp.response(200, record_schema)(one)))
 
 
-@data_blp.route("/certificates/<number>")
-@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, CertificateRecordSchema)
-@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
-@keyed(data_blp, "certificates")
-def certificate(_query, number: str):
-    """按证书编号取一张证书"""
-    return _one(exchange.CERTIFICATES, number, NO_CERTIFICATE)
-
-
-@data_blp.route("/registered-persons")
-@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, RegistrationPageSchema)
-@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
-@keyed(data_blp, "registrations")
-def registered_persons(query):
-    """注册人员列表（准予注册的记录，含已被取代的，分页，可增量同步）"""
-    return _page(exchange.REGISTRATIONS, query)
-
-
-@data_blp.route("/registered-persons/<registration_number>")
-@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, RegistrationRecordSchema)
-@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
-@keyed(data_blp, "registrations")
-def registered_person(_query, registration_number: str):
-    """按注册证书编号取一条注册人员记录"""
-    return _one(exchange.REGISTRATIONS, registration_number, NO_REGISTRATION)
-
-
-@data_blp.route("/batches")
-@data_blp.arguments(PageQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, BatchPageSchema)
-@data_blp.alt_response(400, schema=ProblemSchema, content_type=PROBLEM, description="游标无效或不属于本次查询")
-@keyed(data_blp, "batches")
-def batches(query):
-    """批次状态列表（本机构可见的批次，分页，可增量同步）"""
-    return _page(exchange.BATCHES, query)
-
-
-@data_blp.route("/batches/<code>")
-@data_blp.arguments(NoQuery, location="query", unknown=ma.RAISE)
-@data_blp.response(200, BatchRecordSchema)
-@data_blp.alt_response(404, schema=ProblemSchema, content_type=PROBLEM, description=_NOT_VISIBLE)
-@keyed(data_blp, "batches")
-def batch(_query, code: str):
-    """按批次代码取一个批次的状态"""
-    return _one(exchange.BATCHES, code, NO_BATCH)
+_collection("/certificates", "number", "证书编号", exchange.CERTIFICATES, "certificates", CertificatePageSchema,
+            CertificateRecordSchema, ("certificates", "certificate"),
+            ("证书列表（本机构可见的证书，分页，可增量同步）", "按证书编号取一张证书"),
+            "未找到该证书：编号不存在，或不在本机构可见的范围内")
+_collection("/registered-persons", "registration_number", "注册证书编号", exchange.REGISTRATIONS, "registrations",
+            RegistrationPageSchema, RegistrationRecordSchema, ("registered_persons", "registered_person"),
+            ("注册人员列表（准予注册的记录，含已被取代的，分页，可增量同步）", "按注册证书编号取一条注册人员记录"),
+            "未找到该注册人员：注册证书编号不存在，或不在本机构可见的范围内")
+_collection("/batches", "code", "批次代码", exchange.BATCHES, "batches", BatchPageSchema, BatchRecordSchema,
+            ("batches", "batch"), ("批次状态列表（本机构可见的批次，分页，可增量同步）", "按批次代码取一个批次的状态"),
+            "未找到该批次：批次代码不存在，或不在本机构可见的范围内")
 
 
 def init_app(app: Flask) -> None:

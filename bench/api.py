@@ -62,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, event, func, select, text
 
 from app import create_app
+from bench.served import cpu_seconds
 from models import Certificate, Organization, Person, User, db
 from models.base import local_today
 from models.org import OrgKind
@@ -277,22 +278,6 @@ def full_sync(site: Http, token: str, limit: int = 1000) -> dict:
             break
     return {"seconds": time.perf_counter() - began, "rows": rows, "distinct": len(numbers), "pages": pages,
             "cpu": cpu}
-
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pids) -> float:
-    """user + system CPU of these processes so far (/proc/<pid>/stat)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def machine_busy() -> tuple[float, float]:
