@@ -16,7 +16,6 @@ from flask_admin import expose
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 from wtforms import SelectMultipleField, StringField
@@ -25,28 +24,29 @@ from admin_views.access import client_ip, may_open, user_may_enter
 from admin_views.actions import perform
 from admin_views.forms import RowForm
 from admin_views.model_views import SecureModelView
-from models import ApiKey, Organization, db
+from models import ApiKey, db
 from models.base import format_local, local_today, utcnow
-from models.org import OrgKind, OrgStatus
+from models.org import OrgKind
 from workflows import FormErrors
 from workflows.apikeys import (
     DEFAULT_RATE_LIMIT,
     MAX_RATE_LIMIT,
     MAX_VALID_DAYS,
     SCOPES,
+    chooses_organization,
     create_key,
+    key_organizations,
     keys_clause,
     last_calls,
     may_manage_keys,
+    offered_scopes,
     recent_calls,
     revoke_key,
     scope_label,
-    scopes_for,
     state_label,
     valid_through,
 )
 from workflows.search import TermKind, starts_with
-from workflows.visibility import visible
 
 CATEGORY = "系统管理"
 RECENT_CALLS = 20
@@ -165,24 +165,10 @@ class ApiKeyView(SecureModelView):
         return [("吊销", self.row_url(".details_view", row.id) + "#key-revoke", "row-danger key-revoke")]
 
     # -- 新建 ----------------------------------------------------------------------------------------
-    def is_province(self) -> bool:
-        org = current_user.organization
-        return org is not None and org.kind == OrgKind.province
-
-    def organizations(self) -> list[Organization]:
-        """Whose keys this user may create: every active organization for the province, else its own."""
-        if not self.is_province():
-            own = current_user.organization
-            return [own] if own is not None and own.status == OrgStatus.active else []
-        stmt = (select(Organization).where(Organization.status == OrgStatus.active)
-                .order_by(Organization.path, Organization.id))
-        return list(db.session.scalars(visible(current_user, stmt, Organization)))
-
     def scope_choices(self) -> list[tuple[str, str, str]]:
         """(code, 中文, which kinds of organization may have it) of the scopes offered on the form."""
-        codes = list(SCOPES) if self.is_province() else scopes_for(current_user.organization)
-        kinds = [kind for kind in OrgKind]
-        return [(code, SCOPES[code][0], "、".join(k.label for k in kinds if k in SCOPES[code][1])) for code in codes]
+        return [(code, SCOPES[code][0], "、".join(k.label for k in OrgKind if k in SCOPES[code][1]))
+                for code in offered_scopes(current_user)]
 
     @staticmethod
     def default_expiry(today: date) -> date:
@@ -194,7 +180,7 @@ class ApiKeyView(SecureModelView):
     @expose("/new/", methods=("GET", "POST"))
     def create_view(self):
         """新建接口密钥: the token is on this response only (no-store), never stored in clear."""
-        orgs = self.organizations()
+        orgs = key_organizations(db.session, current_user)
         today = local_today()
         if request.method == "POST":
             form = ApiKeyForm()
@@ -227,7 +213,7 @@ class ApiKeyView(SecureModelView):
                                "expires_on": self.default_expiry(today).isoformat(),
                                "rate_limit": str(DEFAULT_RATE_LIMIT)})
         return self.render("api_keys/form.html", orgs=orgs, errors=errors, values=typed,
-                           fixed_org=None if self.is_province() else current_user.organization,
+                           fixed_org=None if chooses_organization(current_user) else current_user.organization,
                            scopes=self.scope_choices(), chosen_scopes=typed.getlist("scopes"),
                            min_day=(today + timedelta(days=1)).isoformat(),
                            max_day=(today + timedelta(days=MAX_VALID_DAYS)).isoformat(),

@@ -26,6 +26,7 @@ from models.user import Permission
 from workflows import FormErrors, WorkflowError
 from workflows.audit import Kind, log
 from workflows.validators import FormFields
+from workflows.visibility import clause
 
 TOKEN_PREFIX = "csk_"
 _TOKEN = re.compile(r"^csk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
@@ -90,6 +91,33 @@ def keys_clause(user):
 
 def may_manage_keys(user) -> bool:
     return _manager_org(user) is not None
+
+
+def key_organizations(session: Session, user) -> list[Organization]:
+    """Whose keys ``user`` may create (新建's choice): every active organization it sees for the
+    province's administrator, its own (when active) for an organization's — ``manages_keys_of``'s rule."""
+    own = _manager_org(user)
+    if own is None:
+        return []
+    if own.kind != OrgKind.province:
+        return [own] if own.status == OrgStatus.active else []
+    stmt = select(Organization).where(Organization.status == OrgStatus.active, clause(user, Organization))
+    return list(session.scalars(stmt.order_by(Organization.path, Organization.id)))
+
+
+def offered_scopes(user) -> list[str]:
+    """The scopes 新建 offers ``user``: all for the province's administrator (``create_key`` refuses those
+    the chosen organization's kind cannot see), its own organization's for another."""
+    own = _manager_org(user)
+    if own is None:
+        return []
+    return list(SCOPES) if own.kind == OrgKind.province else scopes_for(own)
+
+
+def chooses_organization(user) -> bool:
+    """新建 asks for the organization (the province's administrator) or fixes it (its own)."""
+    own = _manager_org(user)
+    return own is not None and own.kind == OrgKind.province
 
 
 # -- creating and revoking ------------------------------------------------------------------------------

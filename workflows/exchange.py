@@ -177,11 +177,11 @@ BATCHES = Collection("batches", Batch, _batches, _batch_record, Batch.code)
 def page(session: Session, principal, collection: Collection, *, limit: int, since: datetime | None = None,
          cursor: str | None = None, fingerprint: str, secret: str) -> Page:
     """One page of ``collection`` as ``principal`` sees it, after ``cursor`` (or from the start);
-    ``since``: rows changed at or after it (aware, or naive UTC as stored)."""
+    ``since``: rows changed at or after it, naive UTC as stored (``naive_utc``)."""
     model = collection.model
     stmt = collection.query().where(clause(principal, model))
     if since is not None:
-        stmt = stmt.where(model.updated_at >= (naive_utc(since) if since.tzinfo is not None else since))
+        stmt = stmt.where(model.updated_at >= since)
     if cursor:
         after_time, after_id = decode_cursor(secret, cursor, fingerprint)
         stmt = stmt.where(tuple_(model.updated_at, model.id) > tuple_(after_time, after_id))
